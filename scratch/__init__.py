@@ -1,0 +1,14 @@
+"""scratch: hand-written layers with hand-written backwards, proven equal to torch.nn.
+
+import scratch
+scratch.nn.Conv2d(3, 6, 5, backend="numpy")     # a drop-in for torch.nn.Conv2d
+scratch.functional.cross_entropy(logits, y)      # shaped like torch.nn.functional
+report = scratch.swap(model, backend="torch")    # put scratch twins into any model
+"""
+
+from scratch import functional, nn
+from scratch.autograd import BACKENDS
+from scratch.swap import SwapReport, swap, unswap
+
+__version__ = "0.1.0"
+__all__ = ["BACKENDS", "SwapReport", "functional", "nn", "swap", "unswap", "__version__"]

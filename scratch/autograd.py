@@ -1,0 +1,134 @@
+"""The one bridge from a pure kernel pair to a `torch.autograd.Function`.
+
+A kernel pair is `<op>_forward(*arrays, **options) -> (outputs, cache)` and
+`<op>_backward(cache, grad_y, needs) -> grads`, found by name in a backend module
+(`scratch.kernels.numpy` or `scratch.kernels.torch`). This module is the only place that converts
+between tensors and arrays:
+
+* NumPy backend: tensors become read-only NumPy views (no copy on the CPU, any strides); a
+  kernel that tries to write into its input fails loudly. Tensors on another device (CUDA, MPS)
+  round-trip through the CPU, and results go back to the input's device.
+* torch backend: kernels get detached tensors on their own device and run without autograd.
+
+Outputs keep the inputs' dtype and device, never alias an input (unless the op is in-place,
+as torch's `inplace=True`), and only the first output is differentiable (the others, such as
+max-pool indices or batch statistics, are marked non-differentiable).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.autograd.function import once_differentiable
+
+BACKENDS = ("numpy", "torch")
+
+
+@dataclass(frozen=True)
+class Call:
+    """Everything non-tensor about one call: backend, the op's keyword options, in-place or not."""
+
+    backend: str
+    options: tuple[tuple[str, Any], ...] = ()
+    inplace: bool = False
+
+    @classmethod
+    def of(cls, backend: str, inplace: bool = False, **options: Any) -> Call:
+        return cls(check_backend(backend), tuple(options.items()), inplace)
+
+
+def check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return backend
+
+
+def kernels(backend: str):
+    """The kernel module of a backend: `scratch.kernels.numpy` or `scratch.kernels.torch`."""
+    return importlib.import_module(f"scratch.kernels.{check_backend(backend)}")
+
+
+def _to_array(t: torch.Tensor | None, backend: str):
+    if t is None:
+        return None
+    t = t.detach()
+    if backend == "torch":
+        return t
+    if t.dtype == torch.bfloat16:
+        raise TypeError("the numpy backend has no bfloat16: use backend='torch' or float32")
+    a = t.cpu().numpy()
+    a.flags.writeable = False  # kernels are pure: writing into an input is a bug
+    return a
+
+
+def _to_tensor(a, like: torch.Tensor, inputs: tuple) -> torch.Tensor:
+    if isinstance(a, torch.Tensor):
+        aliased = any(
+            isinstance(t, torch.Tensor)
+            and t.untyped_storage().data_ptr() == a.untyped_storage().data_ptr()
+            for t in inputs
+        )
+        return a.clone() if aliased else a
+    aliased = any(isinstance(t, np.ndarray) and np.may_share_memory(a, t) for t in inputs)
+    a = np.array(a, copy=True) if aliased or not a.flags.writeable else np.asarray(a)
+    return torch.from_numpy(a).to(like.device)
+
+
+def _check_same_kind(op: str, inputs: tuple) -> None:
+    """torch refuses mixed float dtypes or devices in one op instead of promoting: so do we."""
+    tensors = [t for t in inputs if t is not None]
+    floats = {t.dtype for t in tensors if t.is_floating_point()}
+    devices = {t.device for t in tensors}
+    if len(floats) > 1 or len(devices) > 1:
+        described = ", ".join(f"{tuple(t.shape)} {t.dtype} on {t.device}" for t in tensors)
+        raise RuntimeError(
+            f"scratch {op}: expected all tensors to have the same floating dtype and device, "
+            f"got {described}"
+        )
+
+
+def kernel_function(op: str) -> type[torch.autograd.Function]:
+    """Build the `torch.autograd.Function` for kernel pair `<op>_forward` / `<op>_backward`.
+
+    Call it as `Fn.apply(call, *tensors)`, tensors (or None) in the kernel's argument order.
+    """
+
+    def forward(ctx, call: Call, *inputs: torch.Tensor | None):
+        _check_same_kind(op, inputs)
+        module = kernels(call.backend)
+        arrays = tuple(_to_array(t, call.backend) for t in inputs)
+        outputs, cache = getattr(module, f"{op}_forward")(*arrays, **dict(call.options))
+        single = not isinstance(outputs, tuple)
+        like = next(t for t in inputs if t is not None)
+        results = [_to_tensor(o, like, arrays) for o in ((outputs,) if single else outputs)]
+        if call.inplace:
+            inputs[0].copy_(results[0])
+            ctx.mark_dirty(inputs[0])
+            results[0] = inputs[0]
+        ctx.mark_non_differentiable(*results[1:])
+        ctx.cache, ctx.call, ctx.like = cache, call, like
+        return results[0] if single else tuple(results)
+
+    @once_differentiable
+    def backward(ctx, grad_y: torch.Tensor, *_: torch.Tensor):
+        needs = tuple(ctx.needs_input_grad[1:])
+        module = kernels(ctx.call.backend)
+        grad_array = _to_array(grad_y, ctx.call.backend)
+        grads = getattr(module, f"{op}_backward")(ctx.cache, grad_array, needs)
+        for i, (g, need) in enumerate(zip(grads, needs)):
+            if need and g is None:
+                raise NotImplementedError(
+                    f"scratch {op}: the gradient with respect to argument {i} is not implemented"
+                )
+        return (None,) + tuple(
+            _to_tensor(g, ctx.like, (grad_array,)) if need else None
+            for g, need in zip(grads, needs)
+        )
+
+    name = "".join(part.title() for part in op.split("_")) + "Function"
+    attrs = {"forward": staticmethod(forward), "backward": staticmethod(backward)}
+    return type(name, (torch.autograd.Function,), attrs)

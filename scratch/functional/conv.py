@@ -1,0 +1,3 @@
+"""conv functionals (filled in by its family)."""
+
+__all__: list[str] = []

@@ -1,0 +1,53 @@
+"""Linear and flatten, shaped like `torch.nn.functional.linear` / `torch.flatten`."""
+
+from __future__ import annotations
+
+import torch
+
+from scratch.autograd import Call, kernel_function
+from scratch.functional._checks import check_tensor, wrap_dim
+
+__all__ = ["linear", "flatten"]
+
+_Linear = kernel_function("linear")
+_Flatten = kernel_function("flatten")
+
+
+def linear(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    backend: str = "numpy",
+) -> torch.Tensor:
+    """y = x W^T + b, as `torch.nn.functional.linear`.
+
+    Shapes: input (*, in_features), weight (out_features, in_features), bias (out_features,)
+    -> (*, out_features).
+    """
+    check_tensor(input, "input")
+    if weight.dim() != 2 or input.dim() == 0 or input.shape[-1] != weight.shape[1]:
+        raise RuntimeError(
+            f"linear: input of shape {tuple(input.shape)} cannot be multiplied with weight of "
+            f"shape {tuple(weight.shape)}: expected input (*, {weight.shape[-1]}) and a 2-d weight"
+        )
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise RuntimeError(
+            f"linear: bias of shape {tuple(bias.shape)} does not match weight of shape "
+            f"{tuple(weight.shape)}: expected ({weight.shape[0]},)"
+        )
+    return _Linear.apply(Call.of(backend), input, weight, bias)
+
+
+def flatten(
+    input: torch.Tensor, start_dim: int = 0, end_dim: int = -1, *, backend: str = "numpy"
+) -> torch.Tensor:
+    """Merge dims start_dim..end_dim into one, as `torch.flatten`.
+
+    Shapes: (*a, d_start, ..., d_end, *b) -> (*a, d_start * ... * d_end, *b).
+    """
+    check_tensor(input, "input")
+    start, end = wrap_dim(start_dim, input.dim()), wrap_dim(end_dim, input.dim())
+    if start > end:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    return _Flatten.apply(Call.of(backend, start_dim=start, end_dim=end), input)

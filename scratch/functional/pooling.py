@@ -1,0 +1,3 @@
+"""pooling functionals (filled in by its family)."""
+
+__all__: list[str] = []

@@ -1,0 +1,131 @@
+"""Elementwise activations and (log-)softmax (NumPy backend)."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from scipy.special import erf
+
+__all__ = [
+    f"{op}_{part}"
+    for op in ("relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax")
+    for part in ("forward", "backward")
+]
+
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+GELU_KAPPA = 0.044715
+
+
+class MaskCache(NamedTuple):
+    positive: np.ndarray  # bool, x > 0: the kink at 0 takes the left slope, as torch
+    negative_slope: float
+
+
+def relu_forward(x):
+    """max(x, 0) (NaN stays NaN), as `torch.relu`. Shapes: any -> same."""
+    y = np.maximum(x, 0)
+    return y, MaskCache(y > 0, 0.0)
+
+
+def relu_backward(cache: MaskCache, grad_y, needs):
+    return (np.where(cache.positive, grad_y, 0),)
+
+
+def leaky_relu_forward(x, *, negative_slope: float):
+    """x if x > 0 else slope * x, as `torch.nn.functional.leaky_relu`. Shapes: any -> same."""
+    positive = x > 0
+    return np.where(positive, x, x * negative_slope), MaskCache(positive, negative_slope)
+
+
+def leaky_relu_backward(cache: MaskCache, grad_y, needs):
+    return (np.where(cache.positive, grad_y, grad_y * cache.negative_slope),)
+
+
+class OutputCache(NamedTuple):
+    y: np.ndarray  # the forward's output, all these derivatives are written in terms of it
+
+
+def sigmoid_forward(x):
+    """1 / (1 + exp(-x)) without overflow at |x| = 1e4, as `torch.sigmoid`."""
+    e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
+    y = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return y, OutputCache(y)
+
+
+def sigmoid_backward(cache: OutputCache, grad_y, needs):
+    y = cache.y
+    return (grad_y * (1 - y) * y,)
+
+
+def tanh_forward(x):
+    """As `torch.tanh`."""
+    y = np.tanh(x)
+    return y, OutputCache(y)
+
+
+def tanh_backward(cache: OutputCache, grad_y, needs):
+    y = cache.y
+    return (grad_y * (1 - y * y),)
+
+
+class GeluCache(NamedTuple):
+    x: np.ndarray
+    approximate: str
+
+
+def gelu_forward(x, *, approximate: str):
+    """x * Phi(x), exact ('none') or with torch's tanh formula, as `torch.nn.functional.gelu`."""
+    if approximate == "tanh":
+        inner = SQRT_2_OVER_PI * (x + GELU_KAPPA * x * x * x)
+        y = 0.5 * x * (1 + np.tanh(inner))
+    else:
+        y = x * 0.5 * (1 + erf(x * (1 / math.sqrt(2.0))))
+    return y.astype(x.dtype, copy=False), GeluCache(x, approximate)
+
+
+def gelu_backward(cache: GeluCache, grad_y, needs):
+    x = cache.x
+    if cache.approximate == "tanh":
+        # The same expression tree as torch's GeluBackward, so float32 rounds alike.
+        t = np.tanh(SQRT_2_OVER_PI * (x + GELU_KAPPA * x * x * x))
+        left_derivative = 0.5 * (1 + t)
+        inner_derivative = SQRT_2_OVER_PI * (1 + 3 * GELU_KAPPA * x * x)
+        right_derivative = 0.5 * x * (1 - t * t) * inner_derivative
+        grad = grad_y * (left_derivative + right_derivative)
+    else:
+        cdf = 0.5 * (1 + erf(x * (1 / math.sqrt(2.0))))
+        pdf = np.exp(-0.5 * x * x) * INV_SQRT_2PI
+        grad = grad_y * (cdf + x * pdf)
+    return (grad.astype(x.dtype, copy=False),)
+
+
+class SoftmaxCache(NamedTuple):
+    y: np.ndarray  # softmax or log-softmax output
+    dim: int
+
+
+def softmax_forward(x, *, dim: int):
+    """exp(x - max) / sum, stable for logits of +-1e4, as `torch.softmax`."""
+    e = np.exp(x - x.max(axis=dim, keepdims=True, initial=-np.inf))
+    y = e / e.sum(axis=dim, keepdims=True)
+    return y, SoftmaxCache(y, dim)
+
+
+def softmax_backward(cache: SoftmaxCache, grad_y, needs):
+    y, dim = cache
+    return (y * (grad_y - (grad_y * y).sum(axis=dim, keepdims=True)),)
+
+
+def log_softmax_forward(x, *, dim: int):
+    """x - max - log(sum(exp(x - max))), as `torch.log_softmax`."""
+    shifted = x - x.max(axis=dim, keepdims=True, initial=-np.inf)
+    y = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+    return y, SoftmaxCache(y, dim)
+
+
+def log_softmax_backward(cache: SoftmaxCache, grad_y, needs):
+    y, dim = cache
+    return (grad_y - np.exp(y) * grad_y.sum(axis=dim, keepdims=True),)

@@ -1,0 +1,3 @@
+"""conv kernels (numpy backend)."""
+
+__all__: list[str] = []

@@ -1,0 +1,51 @@
+"""Linear and flatten kernels (NumPy backend)."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["linear_forward", "linear_backward", "flatten_forward", "flatten_backward"]
+
+
+class LinearCache(NamedTuple):
+    x: np.ndarray  # (*, in_features)
+    weight: np.ndarray  # (out_features, in_features)
+    has_bias: bool
+
+
+def linear_forward(x, weight, bias):
+    """y = x W^T + b, as `torch.nn.functional.linear`.
+
+    Shapes: x (*, in), weight (out, in), bias (out,) or None -> y (*, out).
+    """
+    y = x @ weight.T
+    if bias is not None:
+        y = y + bias
+    return y, LinearCache(x, weight, bias is not None)
+
+
+def linear_backward(cache: LinearCache, grad_y, needs):
+    x, weight, has_bias = cache
+    grad_2d = grad_y.reshape(-1, weight.shape[0])  # (prod(*), out)
+    grad_x = grad_y @ weight if needs[0] else None
+    grad_weight = grad_2d.T @ x.reshape(-1, weight.shape[1]) if needs[1] else None
+    grad_bias = grad_2d.sum(axis=0) if has_bias and needs[2] else None
+    return grad_x, grad_weight, grad_bias
+
+
+class FlattenCache(NamedTuple):
+    shape: tuple[int, ...]  # the input's shape
+
+
+def flatten_forward(x, *, start_dim: int, end_dim: int):
+    """Merge dims start_dim..end_dim (already non-negative), as `torch.flatten`."""
+    merged = math.prod(x.shape[start_dim : end_dim + 1])
+    shape = x.shape[:start_dim] + (merged,) + x.shape[end_dim + 1 :]
+    return x.reshape(shape), FlattenCache(x.shape)
+
+
+def flatten_backward(cache: FlattenCache, grad_y, needs):
+    return (grad_y.reshape(cache.shape),)

@@ -1,0 +1,3 @@
+"""loss kernels (numpy backend)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""norm kernels (numpy backend)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""pool kernels (numpy backend)."""
+
+__all__: list[str] = []

@@ -1,0 +1,128 @@
+"""Elementwise activations and (log-)softmax (torch backend)."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+
+__all__ = [
+    f"{op}_{part}"
+    for op in ("relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax")
+    for part in ("forward", "backward")
+]
+
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+GELU_KAPPA = 0.044715
+
+
+class MaskCache(NamedTuple):
+    positive: torch.Tensor  # bool, x > 0: the kink at 0 takes the left slope, as torch
+    negative_slope: float
+
+
+def relu_forward(x):
+    """max(x, 0) (NaN stays NaN), as `torch.relu`. Shapes: any -> same."""
+    y = torch.where(x > 0, x, torch.where(x.isnan(), x, 0.0))
+    return y, MaskCache(y > 0, 0.0)
+
+
+def relu_backward(cache: MaskCache, grad_y, needs):
+    return (torch.where(cache.positive, grad_y, 0.0),)
+
+
+def leaky_relu_forward(x, *, negative_slope: float):
+    """x if x > 0 else slope * x, as `torch.nn.functional.leaky_relu`. Shapes: any -> same."""
+    positive = x > 0
+    return torch.where(positive, x, x * negative_slope), MaskCache(positive, negative_slope)
+
+
+def leaky_relu_backward(cache: MaskCache, grad_y, needs):
+    return (torch.where(cache.positive, grad_y, grad_y * cache.negative_slope),)
+
+
+class OutputCache(NamedTuple):
+    y: torch.Tensor  # the forward's output, all these derivatives are written in terms of it
+
+
+def sigmoid_forward(x):
+    """1 / (1 + exp(-x)) without overflow at |x| = 1e4, as `torch.sigmoid`."""
+    e = torch.exp(-x.abs())  # in (0, 1]: never overflows
+    y = torch.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return y, OutputCache(y)
+
+
+def sigmoid_backward(cache: OutputCache, grad_y, needs):
+    y = cache.y
+    return (grad_y * (1 - y) * y,)
+
+
+def tanh_forward(x):
+    """(e^2x - 1) / (e^2x + 1) by the library's tanh, as `torch.tanh`."""
+    y = x.tanh()
+    return y, OutputCache(y)
+
+
+def tanh_backward(cache: OutputCache, grad_y, needs):
+    y = cache.y
+    return (grad_y * (1 - y * y),)
+
+
+class GeluCache(NamedTuple):
+    x: torch.Tensor
+    approximate: str
+
+
+def gelu_forward(x, *, approximate: str):
+    """x * Phi(x), exact ('none') or with torch's tanh formula, as `torch.nn.functional.gelu`."""
+    if approximate == "tanh":
+        inner = SQRT_2_OVER_PI * (x + GELU_KAPPA * x * x * x)
+        y = 0.5 * x * (1 + inner.tanh())
+    else:
+        y = x * 0.5 * (1 + torch.special.erf(x * (1 / math.sqrt(2.0))))
+    return y, GeluCache(x, approximate)
+
+
+def gelu_backward(cache: GeluCache, grad_y, needs):
+    x = cache.x
+    if cache.approximate == "tanh":
+        # The same expression tree as torch's GeluBackward, so float32 rounds alike.
+        t = (SQRT_2_OVER_PI * (x + GELU_KAPPA * x * x * x)).tanh()
+        left_derivative = 0.5 * (1 + t)
+        inner_derivative = SQRT_2_OVER_PI * (1 + 3 * GELU_KAPPA * x * x)
+        right_derivative = 0.5 * x * (1 - t * t) * inner_derivative
+        return (grad_y * (left_derivative + right_derivative),)
+    cdf = 0.5 * (1 + torch.special.erf(x * (1 / math.sqrt(2.0))))
+    pdf = torch.exp(-0.5 * x * x) * INV_SQRT_2PI
+    return (grad_y * (cdf + x * pdf),)
+
+
+class SoftmaxCache(NamedTuple):
+    y: torch.Tensor  # softmax or log-softmax output
+    dim: int
+
+
+def softmax_forward(x, *, dim: int):
+    """exp(x - max) / sum, stable for logits of +-1e4, as `torch.softmax`."""
+    e = torch.exp(x - x.amax(dim=dim, keepdim=True))
+    y = e / e.sum(dim=dim, keepdim=True)
+    return y, SoftmaxCache(y, dim)
+
+
+def softmax_backward(cache: SoftmaxCache, grad_y, needs):
+    y, dim = cache
+    return (y * (grad_y - (grad_y * y).sum(dim=dim, keepdim=True)),)
+
+
+def log_softmax_forward(x, *, dim: int):
+    """x - max - log(sum(exp(x - max))), as `torch.log_softmax`."""
+    shifted = x - x.amax(dim=dim, keepdim=True)
+    y = shifted - shifted.exp().sum(dim=dim, keepdim=True).log()
+    return y, SoftmaxCache(y, dim)
+
+
+def log_softmax_backward(cache: SoftmaxCache, grad_y, needs):
+    y, dim = cache
+    return (grad_y - y.exp() * grad_y.sum(dim=dim, keepdim=True),)

@@ -1,0 +1,3 @@
+"""conv kernels (torch backend)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""loss kernels (torch backend)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""norm kernels (torch backend)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""pool kernels (torch backend)."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""Drop-in twins of torch/nn/modules/pooling.py (filled in by its family)."""
