@@ -1,0 +1,1 @@
+"""Reference side of scratch: torch.nn / torchvision models, data, training, probes and plots."""
