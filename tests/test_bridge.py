@@ -1,0 +1,103 @@
+"""The autograd bridge: dtype/device kept, inputs untouched, needs_input_grad honoured."""
+
+import pytest
+import torch
+
+import scratch
+import scratch.functional as F
+
+BACKENDS = scratch.BACKENDS
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dtype_and_device_preserved(backend, dtype):
+    x = torch.randn(4, 3, dtype=dtype, requires_grad=True)
+    w = torch.randn(2, 3, dtype=dtype, requires_grad=True)
+    y = F.linear(x, w, backend=backend)
+    y.sum().backward()
+    for t in (y, x.grad, w.grad):
+        assert t.dtype == dtype and t.device == x.device
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inputs_are_not_modified_and_outputs_do_not_alias(backend):
+    x = torch.randn(2, 3, 4)
+    before = x.clone()
+    y = F.flatten(x, 1, backend=backend)
+    y.zero_()
+    assert torch.equal(x, before)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_needs_input_grad_skips_work(monkeypatch, backend):
+    kernels = scratch.autograd.kernels(backend)
+    seen = []
+    real = kernels.linear_backward
+
+    def spy(cache, grad_y, needs):
+        seen.append(needs)
+        return real(cache, grad_y, needs)
+
+    monkeypatch.setattr(kernels, "linear_backward", spy)
+    x = torch.randn(4, 3)  # a data batch: no grad
+    w = torch.randn(2, 3, requires_grad=True)
+    F.linear(x, w, torch.zeros(2), backend=backend).sum().backward()
+    assert seen == [(False, True, False)]
+    assert w.grad is not None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_missing_gradient_is_an_error_not_a_zero(monkeypatch, backend):
+    kernels = scratch.autograd.kernels(backend)
+    monkeypatch.setattr(kernels, "linear_backward", lambda cache, g, needs: (None, None, None))
+    w = torch.randn(2, 3, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="argument 1"):
+        F.linear(torch.randn(4, 3), w, backend=backend).sum().backward()
+
+
+def test_numpy_kernels_cannot_write_into_inputs(monkeypatch):
+    kernels = scratch.autograd.kernels("numpy")
+
+    def writes(x):
+        x[...] = 0
+        return x, None
+
+    monkeypatch.setattr(kernels, "relu_forward", writes, raising=False)
+    with pytest.raises(ValueError, match="read-only"):
+        F.relu(torch.randn(3), backend="numpy")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mixed_dtypes_raise_like_torch(backend):
+    x = torch.randn(4, 3, dtype=torch.float64)
+    w = torch.randn(2, 3)
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.linear(x, w)
+    with pytest.raises(RuntimeError, match="same floating dtype"):
+        F.linear(x, w, backend=backend)
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        F.relu(torch.randn(3), backend="jax")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inplace_on_leaf_raises_like_torch(backend):
+    leaf = torch.randn(3, requires_grad=True)
+    with pytest.raises(RuntimeError):
+        torch.relu_(leaf)
+    with pytest.raises(RuntimeError):
+        F.relu(leaf, inplace=True, backend=backend)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cuda_round_trip(backend):
+    x = torch.randn(4, 3, device="cuda", requires_grad=True)
+    w = torch.randn(2, 3, device="cuda", requires_grad=True)
+    y = F.linear(x, w, backend=backend)
+    y.sum().backward()
+    assert y.device.type == x.grad.device.type == w.grad.device.type == "cuda"
+    torch.testing.assert_close(y, torch.nn.functional.linear(x, w))
