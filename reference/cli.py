@@ -13,8 +13,10 @@ from dataclasses import asdict
 import torch
 from tqdm import tqdm
 
+from reference import models
 from scratch.autograd import BACKENDS
 from scratch.cases import CASES, ERROR_CASES
+from scratch.model_parity import compare_models, swapped_copy
 from scratch.parity import Outcome, gradcheck_case, raised, run_case
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -87,7 +89,29 @@ def check_errors(args: argparse.Namespace) -> list[dict]:
     return results
 
 
+def check_model(args: argparse.Namespace) -> int:
+    """Whole-model parity: the model and its swapped copy, layer by layer, per backend/dtype."""
+    failed = False
+    for dtype in args.dtype:
+        torch.manual_seed(args.seed)
+        model = models.build(args.model).to(DTYPES[dtype])
+        size = (args.size, args.size) if args.size else models.input_size(args.model)[1:]
+        gen = torch.Generator().manual_seed(args.seed)
+        x = torch.randn(args.batch, 3, *size, generator=gen, dtype=DTYPES[dtype])
+        target = torch.randint(10, (args.batch,), generator=gen)
+        for backend in args.backend:
+            twin = swapped_copy(model, backend)
+            report = compare_models(model, twin, x, target)
+            print(f"\n{args.model} [{backend}, {dtype}] input {tuple(x.shape)}")
+            print(report)
+            print("ok" if report.ok else "FAIL")
+            failed |= not report.ok
+    return 1 if failed else 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.model:
+        return check_model(args)
     outcomes = run_check(args)
     errors = check_errors(args)
     print(format_table(outcomes))
@@ -121,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--repeats", type=int, default=3, help="timing repeats (best is kept)")
     check.add_argument("--no-gradcheck", action="store_true", help="skip torch.autograd.gradcheck")
     check.add_argument("--quiet", action="store_true", help="no progress bar")
+    model = check.add_argument_group("whole-model parity (instead of the case table)")
+    model.add_argument("--model", choices=models.MODELS, help="compare this model layer by layer")
+    model.add_argument("--batch", type=int, default=2, help="batch size (default 2)")
+    model.add_argument("--size", type=int, help="input height and width (default: the model's)")
+    model.add_argument("--seed", type=int, default=0)
     check.set_defaults(func=cmd_check)
     return parser
 

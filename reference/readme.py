@@ -22,14 +22,13 @@ def layers_markdown() -> str:
     cases = Counter(c.layer for c in CASES)
     errors = Counter(c.layer for c in ERROR_CASES)
     rows = [
-        "| scratch.nn | twin of | options (all of torch's, same defaults) | parity cases | error cases |",
+        "| scratch.nn | twin of | options (all of torch's, same defaults) "
+        "| parity cases | error cases |",
         "|---|---|---|---|---|",
     ]
     for torch_cls, cls in sorted(TWINS.items(), key=lambda kv: kv[1].__name__):
         params = inspect.signature(torch_cls).parameters.values()
-        options = ", ".join(
-            f"`{p.name}`" for p in params if p.name not in ("device", "dtype")
-        )
+        options = ", ".join(f"`{p.name}`" for p in params if p.name not in ("device", "dtype"))
         rows.append(
             f"| `{cls.__name__}` | `torch.nn.{torch_cls.__name__}` | {options or '-'} "
             f"| {cases[cls.__name__]} | {errors[cls.__name__]} |"
