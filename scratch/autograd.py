@@ -78,6 +78,29 @@ def _to_tensor(a, like: torch.Tensor, inputs: tuple) -> torch.Tensor:
     return torch.from_numpy(a).to(like.device)
 
 
+def _shares(a, b) -> bool:
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return np.may_share_memory(a, b)
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.numel() and b.numel():
+        return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+    return False
+
+
+def _cache_reads(cache, tensor: torch.Tensor | None, array) -> bool:
+    """Whether `cache` holds a view of `array`, itself the memory of `tensor` (no copy made)."""
+    if tensor is None or array is None or not _shares_storage(tensor, array):
+        return False
+    fields = [f for v in cache for f in (v if isinstance(v, tuple) else (v,))]
+    return any(_shares(f, array) for f in fields)
+
+
+def _shares_storage(tensor: torch.Tensor, array) -> bool:
+    """Whether the kernel's `array` is `tensor`'s own memory (not a copy to or from the CPU)."""
+    if isinstance(array, torch.Tensor):
+        return _shares(tensor, array)
+    return tensor.device.type == "cpu" and np.may_share_memory(tensor.detach().numpy(), array)
+
+
 def _check_same_kind(op: str, inputs: tuple) -> None:
     """torch refuses mixed float dtypes or devices in one op instead of promoting: so do we."""
     tensors = [t for t in inputs if t is not None]
@@ -110,11 +133,16 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
             ctx.mark_dirty(inputs[0])
             results[0] = inputs[0]
         ctx.mark_non_differentiable(*results[1:])
+        # The tensors whose memory the cache reads: saved so that autograd's version counter
+        # catches an in-place change before backward, exactly where torch itself would raise.
+        pairs = [*zip(inputs, arrays), *zip(results, (outputs,) if single else outputs)]
+        ctx.save_for_backward(*(t for t, a in pairs if _cache_reads(cache, t, a)))
         ctx.cache, ctx.call, ctx.like = cache, call, like
         return results[0] if single else tuple(results)
 
     @once_differentiable
     def backward(ctx, grad_y: torch.Tensor, *_: torch.Tensor):
+        ctx.saved_tensors  # noqa: B018 - raises if a tensor the cache reads was modified in place
         needs = tuple(ctx.needs_input_grad[1:])
         module = kernels(ctx.call.backend)
         grad_array = _to_array(grad_y, ctx.call.backend)

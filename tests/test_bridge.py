@@ -101,3 +101,35 @@ def test_cuda_round_trip(backend):
     y.sum().backward()
     assert y.device.type == x.grad.device.type == w.grad.device.type == "cuda"
     torch.testing.assert_close(y, torch.nn.functional.linear(x, w))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inplace_change_of_a_saved_input_raises_like_torch(backend):
+    """linear's backward reads x: modifying x before backward must raise, as torch does."""
+    for linear in (torch.nn.functional.linear, lambda x, w: F.linear(x, w, backend=backend)):
+        x = torch.randn(4, 3)
+        w = torch.randn(2, 3, requires_grad=True)
+        y = linear(x, w)
+        x.add_(1)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inplace_change_of_a_saved_output_raises_like_torch(backend):
+    """sigmoid's backward reads its output: modifying the output must raise, as torch does."""
+    for sigmoid in (torch.sigmoid, lambda x: F.sigmoid(x, backend=backend)):
+        x = torch.randn(4, requires_grad=True)
+        y = sigmoid(x)
+        y.mul_(2)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inplace_relu_after_linear_is_fine(backend):
+    """The VGG pattern: an in-place ReLU on a layer's output must not trip the version check."""
+    x = torch.randn(4, 3, requires_grad=True)
+    w = torch.randn(2, 3, requires_grad=True)
+    F.relu(F.linear(x, w, backend=backend), inplace=True, backend=backend).sum().backward()
+    assert x.grad is not None and w.grad is not None
