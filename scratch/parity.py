@@ -73,6 +73,21 @@ def probabilities(*shape: int, dim: int = 1, grad: bool = False) -> Input:
     return Input(lambda g, dt: torch.randn(shape, generator=g, dtype=dt).softmax(dim), None, grad)
 
 
+def randomize(layer: torch.nn.Module, gen: torch.Generator) -> None:
+    """A `Case.setup`: random parameters and buffers instead of torch's init (1s, 0s).
+
+    Variance-like buffers (`running_var`) stay positive; integer buffers (batch counters) are 3,
+    as after three training steps.
+    """
+    for name, t in [*layer.named_parameters(), *layer.named_buffers()]:
+        if not t.is_floating_point():
+            t.fill_(3)
+        elif name.endswith("var"):
+            t.copy_(torch.rand(t.shape, generator=gen, dtype=t.dtype) + 0.5)
+        else:
+            t.copy_(torch.randn(t.shape, generator=gen, dtype=t.dtype))
+
+
 def strided(t: torch.Tensor) -> torch.Tensor:
     """A non-contiguous view: every other element of the last dim."""
     return t[..., ::2]
@@ -94,6 +109,8 @@ class Case:
     kwargs: dict[str, Any] = field(default_factory=dict)
     train: bool = True
     gradcheck: bool = True  # False where the case sits on purpose at a kink or a tie
+    # Sets the torch layer's state (under no_grad) before the twin copies it; default: torch's init.
+    setup: Callable[[torch.nn.Module, torch.Generator], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,9 @@ def build(case: Case | ErrorCase, backend: str, dtype: torch.dtype, seed: int = 
     """The torch layer and its scratch twin, both in `dtype` and holding the same state."""
     torch.manual_seed(seed)
     reference = getattr(torch.nn, case.layer)(*case.args, **case.kwargs).to(dtype)
+    if getattr(case, "setup", None) is not None:
+        with torch.no_grad():
+            case.setup(reference, torch.Generator().manual_seed(seed + 2))
     twin = getattr(scratch.nn, case.layer)(*case.args, **case.kwargs, backend=backend).to(dtype)
     twin.load_state_dict(reference.state_dict())
     train = getattr(case, "train", True)

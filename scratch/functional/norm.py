@@ -1,3 +1,76 @@
-"""norm functionals (filled in by its family)."""
+"""Batch normalization, shaped like `torch.nn.functional.batch_norm`."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import torch
+
+from scratch.autograd import Call, kernel_function
+from scratch.functional._checks import check_tensor
+
+__all__ = ["batch_norm"]
+
+_BatchNorm = kernel_function("batch_norm")
+
+
+def _check(input, running_mean, running_var, weight, bias, training: bool, eps: float) -> None:
+    """torch's checks, in torch's order, with its exception types."""
+    check_tensor(input, "input")
+    if training:
+        if input.shape[0] * input.shape[2:].numel() == 1:  # N * prod(*), as torch counts
+            raise ValueError(
+                "Expected more than 1 value per channel when training, got input size "
+                f"{input.size()}"
+            )
+    if training and eps <= 0.0:
+        raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
+    if eps < 0.0:
+        raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
+    if input.dim() < 2:  # torch fails reading size(1): IndexError in training, else RuntimeError
+        kind = IndexError if training else RuntimeError
+        raise kind(f"batch_norm expects input (N, C, *), got shape {tuple(input.shape)}")
+    tensors = {"running_mean": running_mean, "running_var": running_var}
+    for name, t in {**tensors, "weight": weight, "bias": bias}.items():
+        if t is None:
+            if name in tensors and not training:
+                raise RuntimeError(f"{name} must be defined in evaluation mode")
+        elif tuple(t.shape) != (input.shape[1],):
+            raise RuntimeError(
+                f"{name} should contain {input.shape[1]} elements not {t.numel()} "
+                f"(shape {tuple(t.shape)}, input {tuple(input.shape)})"
+            )
+        elif t.dtype != input.dtype:
+            raise RuntimeError(f"batch_norm: {name} is {t.dtype} but input is {input.dtype}")
+
+
+def batch_norm(
+    input: torch.Tensor,
+    running_mean: torch.Tensor | None,
+    running_var: torch.Tensor | None,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+    *,
+    backend: str = "numpy",
+) -> torch.Tensor:
+    """Normalize each channel, then scale and shift, as `torch.nn.functional.batch_norm`.
+
+    training=True normalizes with the batch statistics and, like torch, updates the running
+    buffers that are given in place: `running = (1 - momentum) * running + momentum * stat`,
+    with the unbiased batch variance (an empty batch leaves them alone). training=False
+    normalizes with running_mean / running_var.
+
+    Shapes: input (N, C, *), running_mean / running_var / weight / bias (C,) -> (N, C, *).
+    """
+    _check(input, running_mean, running_var, weight, bias, training, eps)
+    call = Call.of(backend, training=bool(training), eps=float(eps))
+    if not training:
+        return _BatchNorm.apply(call, input, weight, bias, running_mean, running_var)
+    y, batch_mean, batch_var = _BatchNorm.apply(call, input, weight, bias, None, None)
+    if input.numel() > 0:
+        with torch.no_grad():
+            for running, stat in ((running_mean, batch_mean), (running_var, batch_var)):
+                if running is not None:
+                    running.mul_(1 - momentum).add_(stat, alpha=momentum)
+    return y

@@ -1,3 +1,106 @@
-"""norm kernels (numpy backend)."""
+"""Batch-norm kernels (NumPy backend).
 
-__all__: list[str] = []
+Per-channel sums accumulate in float64 whatever the input dtype, as torch's CPU kernels do
+(their accumulate type for float32 is double); everything full-size stays in the input's dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["batch_norm_forward", "batch_norm_backward"]
+
+
+class BatchNormCache(NamedTuple):
+    x: np.ndarray  # (N, C, *)
+    mean: np.ndarray  # (C,) the mean x was centred with (batch or running), x's dtype
+    invstd: np.ndarray  # (C,) 1 / sqrt(var + eps), x's dtype
+    weight: np.ndarray | None  # (C,)
+    has_bias: bool
+    training: bool
+
+
+def _channel(v: np.ndarray, ndim: int) -> np.ndarray:
+    """(C,) -> (C, 1, ..., 1), to broadcast against (N, C, *)."""
+    return v.reshape((-1,) + (1,) * (ndim - 2))
+
+
+def _count(x) -> int:
+    """Values per channel, N * prod(*); at least 1: an empty batch has zero sums, zero grads."""
+    return max(1, x.shape[0] * math.prod(x.shape[2:]))
+
+
+def _channel_sum(a: np.ndarray) -> np.ndarray:
+    """Sum over every dim but 1, accumulated in float64: (N, C, *) -> (C,) float64."""
+    return np.sum(a, axis=(0, *range(2, a.ndim)), dtype=np.float64)
+
+
+def _batch_stats(x: np.ndarray, eps: float):
+    """Batch mean, 1/sqrt(biased var + eps), unbiased var, all (C,) in x's dtype."""
+    m = _count(x)
+    # torch centres with the mean already rounded to x's dtype, then sums squares in float64
+    mean = (_channel_sum(x) / m).astype(x.dtype)
+    d = x - _channel(mean, x.ndim)  # (N, C, *)
+    var_sum = _channel_sum(np.square(d, out=d))
+    invstd = 1.0 / np.sqrt(var_sum / m + eps)
+    # m == 1 leaves no unbiased variance: NaN, as torch (the functional refuses it anyway)
+    var_unbiased = var_sum / (m - 1) if m > 1 else np.full_like(var_sum, np.nan)
+    return mean, invstd.astype(x.dtype), var_unbiased.astype(x.dtype)
+
+
+def batch_norm_forward(x, weight, bias, running_mean, running_var, *, training: bool, eps: float):
+    """Normalize each channel of x, then scale and shift, as `torch.nn.functional.batch_norm`.
+
+    training=True normalizes with the batch statistics (biased variance) and returns
+    `(y, batch_mean, batch_var_unbiased)` for the caller's running-stat update; training=False
+    normalizes with running_mean / running_var and returns `y`.
+
+    Shapes: x (N, C, *), weight / bias / running_mean / running_var (C,) or None
+    -> y (N, C, *), batch_mean (C,), batch_var_unbiased (C,).
+    """
+    if training:
+        mean, invstd, var_unbiased = _batch_stats(x, eps)
+    else:
+        mean = running_mean.copy()  # the buffer may move before backward
+        invstd = (1.0 / np.sqrt(running_var.astype(np.float64) + eps)).astype(x.dtype)
+    # y = x * alpha + beta per channel, torch's CPU form: one pass over x
+    alpha = invstd if weight is None else invstd * weight  # (C,)
+    beta = -mean * alpha if bias is None else bias - mean * alpha  # (C,)
+    y = x * _channel(alpha, x.ndim) + _channel(beta, x.ndim)
+    cache = BatchNormCache(x, mean, invstd, weight, bias is not None, training)
+    return ((y, mean, var_unbiased) if training else y), cache
+
+
+def batch_norm_backward(cache: BatchNormCache, grad_y, needs):
+    """Grads of `batch_norm_forward`: (grad_x, grad_weight, grad_bias, None, None).
+
+    Training: grad_x = w * invstd / M * (M * g - sum(g) - xhat * sum(g * xhat)), the closed form
+    through the batch statistics; eval: grad_x = w * invstd * g.
+
+    Shapes: grad_y (N, C, *) -> grad_x (N, C, *), grad_weight (C,), grad_bias (C,).
+    """
+    x, mean, invstd, weight, has_bias, training = cache
+    need_x, need_bias = needs[0], has_bias and needs[2]
+    need_weight = weight is not None and needs[1]
+    project = training and need_x  # grad_x goes through the batch statistics
+    grad_x = grad_weight = grad_bias = None
+    sum_g = _channel_sum(grad_y) if need_bias or project else None  # (C,) float64
+    if need_weight or project:
+        d = x - _channel(mean, x.ndim)  # (N, C, *): xhat / invstd
+        dot = _channel_sum(d * grad_y)  # (C,) float64: sum(g * xhat) / invstd
+        grad_weight = (dot * invstd).astype(x.dtype) if need_weight else None
+    scale = _channel(invstd if weight is None else invstd * weight, x.ndim)  # (C, 1, ..., 1)
+    if project:
+        m = _count(x)
+        k = (dot * invstd * invstd / m).astype(x.dtype)  # (C,): the projection on xhat
+        grad_x = grad_y - _channel((sum_g / m).astype(x.dtype), x.ndim)
+        grad_x -= np.multiply(d, _channel(k, x.ndim), out=d)
+        grad_x *= scale
+    elif need_x:
+        grad_x = grad_y * scale
+    if need_bias:
+        grad_bias = sum_g.astype(x.dtype)
+    return grad_x, grad_weight, grad_bias, None, None

@@ -1,0 +1,208 @@
+"""Batch-norm kernels of both backends against torch.nn.functional.batch_norm and its autograd."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import scratch.kernels.numpy as numpy_kernels
+import scratch.kernels.torch as torch_kernels
+
+EPS = 1e-5
+ALL = (True, True, True, False, False)  # needs: x, weight, bias; never the running stats
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    shape: tuple[int, ...]  # (N, C, *)
+    training: bool = True
+    affine: str = "wb"  # which of weight / bias are given
+    layout: str = "contiguous"  # or "strided" (every other element), "channels_last"
+    constant: bool = False  # channel 0 holds one value: variance 0
+
+
+CASES = [
+    Case("train-2d", (8, 5)),
+    Case("train-2d-n2", (2, 4)),
+    Case("train-3d", (4, 3, 7)),
+    Case("train-4d", (2, 3, 5, 4)),
+    Case("train-5d", (2, 3, 3, 4, 2)),
+    Case("train-4d-n1", (1, 3, 4, 5)),
+    Case("train-3d-n1", (1, 2, 6)),
+    Case("train-4d-affine-false", (2, 3, 5, 4), affine=""),
+    Case("train-4d-weight-only", (2, 3, 5, 4), affine="w"),
+    Case("train-4d-bias-only", (2, 3, 5, 4), affine="b"),
+    Case("train-4d-strided", (2, 3, 5, 4), layout="strided"),
+    Case("train-2d-strided", (6, 4), layout="strided"),
+    Case("train-4d-channels-last", (2, 3, 5, 4), layout="channels_last"),
+    Case("train-4d-constant-channel", (2, 3, 5, 4), constant=True),
+    Case("train-2d-constant-channel-affine-false", (6, 3), affine="", constant=True),
+    Case("eval-2d", (8, 5), training=False),
+    Case("eval-2d-n1", (1, 5), training=False),
+    Case("eval-3d", (4, 3, 7), training=False),
+    Case("eval-4d", (2, 3, 5, 4), training=False),
+    Case("eval-5d", (2, 3, 3, 4, 2), training=False),
+    Case("eval-4d-affine-false", (2, 3, 5, 4), training=False, affine=""),
+    Case("eval-4d-strided", (2, 3, 5, 4), training=False, layout="strided"),
+    Case("eval-4d-channels-last", (2, 3, 5, 4), training=False, layout="channels_last"),
+    Case("eval-4d-constant-channel", (2, 3, 5, 4), training=False, constant=True),
+]
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+BACKENDS = ("numpy", "torch")
+
+
+def make_x(case: Case, dtype: torch.dtype, gen: torch.Generator) -> torch.Tensor:
+    """A (N, C, *) input with non-zero channel means, in the case's memory layout."""
+    n, c, *spatial = case.shape
+    if case.layout == "strided":
+        x = torch.randn(*case.shape[:-1], 2 * case.shape[-1], generator=gen, dtype=dtype)
+        x = x[..., ::2]
+    elif case.layout == "channels_last":
+        x = torch.randn(n, *spatial, c, generator=gen, dtype=dtype).movedim(-1, 1)
+    else:
+        x = torch.randn(case.shape, generator=gen, dtype=dtype)
+    x = x.mul_(2.0).add_(0.5)
+    if case.constant:
+        x[:, 0] = 0.75
+    assert x.is_contiguous() == (case.layout == "contiguous")
+    return x
+
+
+def make_inputs(case: Case, dtype: torch.dtype, gen: torch.Generator):
+    """x, weight, bias, running_mean, running_var (absent ones None)."""
+    c = case.shape[1]
+    x = make_x(case, dtype, gen)
+    weight = torch.randn(c, generator=gen, dtype=dtype) if "w" in case.affine else None
+    bias = torch.randn(c, generator=gen, dtype=dtype) if "b" in case.affine else None
+    running_mean = torch.randn(c, generator=gen, dtype=dtype)
+    running_var = torch.rand(c, generator=gen, dtype=dtype) + 0.5
+    return x, weight, bias, running_mean, running_var
+
+
+def run_kernels(backend: str, inputs, grad_y: torch.Tensor, needs=ALL, **options):
+    """Forward then backward of one backend, inputs and results as torch tensors."""
+    if backend == "numpy":
+        module, arrays, g = numpy_kernels, [], grad_y.numpy()
+        for t in inputs:
+            a = None if t is None else t.numpy()
+            if a is not None:
+                a.flags.writeable = False  # as the bridge hands them over
+            arrays.append(a)
+        g.flags.writeable = False
+    else:
+        module, arrays, g = torch_kernels, list(inputs), grad_y
+    outputs, cache = module.batch_norm_forward(*arrays, **options)
+    grads = module.batch_norm_backward(cache, g, needs)
+    as_tensor = lambda a: None if a is None else torch.tensor(np.asarray(a))  # noqa: E731
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    return tuple(as_tensor(o) for o in outputs), tuple(as_tensor(a) for a in grads)
+
+
+def reference(case: Case, inputs, grad_y: torch.Tensor):
+    """torch's outputs (y; batch mean, unbiased var in training) and grads of (y * g).sum()."""
+    x, weight, bias, running_mean, running_var = (None if t is None else t.clone() for t in inputs)
+    leaves = [t.requires_grad_() if t is not None else None for t in (x, weight, bias)]
+    # momentum 1 makes the running buffers the batch mean and unbiased variance themselves
+    y = F.batch_norm(x, running_mean, running_var, weight, bias, case.training, 1.0, EPS)
+    (y * grad_y).sum().backward()
+    outputs = (y.detach(), running_mean, running_var) if case.training else (y.detach(),)
+    return outputs, tuple(None if t is None else t.grad for t in leaves)
+
+
+def assert_close(actual, expected, dtype: torch.dtype) -> None:
+    tight = {"rtol": 1e-10, "atol": 1e-12} if dtype == torch.float64 else {}
+    torch.testing.assert_close(actual, expected, **tight)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_batch_norm_matches_torch(case: Case, dtype, backend, gen):
+    inputs = make_inputs(case, dtype, gen)
+    grad_y = torch.randn(case.shape, generator=gen, dtype=dtype)
+    originals = [None if t is None else t.clone() for t in inputs]
+    outputs, grads = run_kernels(backend, inputs, grad_y, training=case.training, eps=EPS)
+    expected_outputs, expected_grads = reference(case, inputs, grad_y)
+    assert len(outputs) == len(expected_outputs)
+    for out, expected in zip(outputs, expected_outputs):
+        assert_close(out, expected, dtype)
+    for grad, expected in zip(grads, expected_grads + (None, None)):
+        if expected is None:
+            assert grad is None
+        else:
+            assert_close(grad, expected, dtype)
+    for t, original in zip(inputs, originals):  # kernels never write into an input
+        if t is not None:
+            torch.testing.assert_close(t, original, rtol=0, atol=0)
+
+
+NEEDS = {
+    "x-only": (True, False, False, False, False),
+    "params-only": (False, True, True, False, False),
+    "weight-only": (False, True, False, False, False),
+    "none": (False, False, False, False, False),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("needs", NEEDS.values(), ids=NEEDS.keys())
+def test_batch_norm_backward_skips_unneeded_grads(needs, training, backend, gen):
+    case = Case("needs", (3, 4, 5), training=training)
+    inputs = make_inputs(case, torch.float64, gen)
+    grad_y = torch.randn(case.shape, generator=gen, dtype=torch.float64)
+    _, grads = run_kernels(backend, inputs, grad_y, needs, training=training, eps=EPS)
+    _, expected_grads = reference(case, inputs, grad_y)
+    for grad, expected, need in zip(grads, expected_grads + (None, None), needs):
+        if need:
+            assert_close(grad, expected, torch.float64)
+        else:
+            assert grad is None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
+def test_batch_norm_running_stats_after_steps(dtype, backend, gen):
+    """Three training steps of running = (1 - m) * running + m * batch_stat, as torch updates."""
+    momentum, c = 0.1, 3
+    running = [torch.zeros(c, dtype=dtype), torch.ones(c, dtype=dtype)]
+    expected = [t.clone() for t in running]
+    for _ in range(3):
+        x = torch.randn(4, c, 3, 5, generator=gen, dtype=dtype) * 3.0 + 1.0
+        F.batch_norm(x, *expected, training=True, momentum=momentum, eps=EPS)
+        (_, mean, var), _ = run_kernels(
+            backend, (x, None, None, *running), torch.ones_like(x), training=True, eps=EPS
+        )
+        for buffer, stat in zip(running, (mean, var)):
+            buffer.mul_(1 - momentum).add_(stat, alpha=momentum)
+    for buffer, exp in zip(running, expected):
+        assert_close(buffer, exp, dtype)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_batch_norm_empty_batch(backend, gen):
+    """N = 0: an empty y, zero grads for weight and bias, as torch."""
+    case = Case("empty", (0, 3, 4))
+    inputs = make_inputs(case, torch.float64, gen)
+    grad_y = torch.randn(case.shape, generator=gen, dtype=torch.float64)
+    (y, *_), grads = run_kernels(backend, inputs, grad_y, training=True, eps=EPS)
+    (expected_y, *_), expected_grads = reference(case, inputs, grad_y)
+    assert_close(y, expected_y, torch.float64)
+    for grad, expected in zip(grads, expected_grads):
+        assert_close(grad, expected, torch.float64)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_batch_norm_keeps_float32(training, backend, gen):
+    case = Case("dtype", (2, 3, 4), training=training)
+    inputs = make_inputs(case, torch.float32, gen)
+    outputs, grads = run_kernels(
+        backend, inputs, torch.ones(case.shape), training=training, eps=EPS
+    )
+    assert all(t.dtype == torch.float32 for t in outputs + grads[:3])
