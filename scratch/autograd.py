@@ -72,7 +72,14 @@ def _to_tensor(a, like: torch.Tensor, inputs: tuple) -> torch.Tensor:
             and t.untyped_storage().data_ptr() == a.untyped_storage().data_ptr()
             for t in inputs
         )
-        return a.clone() if aliased else a
+        if aliased:
+            return a.clone()
+        if a._is_view():
+            # autograd forbids in-place ops (an in-place ReLU after a conv) on a view a Function
+            # returns: hand back the same memory as a fresh tensor instead of copying it.
+            fresh = torch.empty((0,), dtype=a.dtype, device=a.device)
+            return fresh.set_(a.untyped_storage(), a.storage_offset(), a.shape, a.stride())
+        return a
     aliased = any(isinstance(t, np.ndarray) and np.may_share_memory(a, t) for t in inputs)
     a = np.array(a, copy=True) if aliased or not a.flags.writeable else np.asarray(a)
     return torch.from_numpy(a).to(like.device)
