@@ -7,6 +7,8 @@ agree on the geometry by construction.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -24,7 +26,7 @@ def ntuple(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
 
 
 def same_padding(kernel: Sequence[int], dilation: Sequence[int]) -> tuple[tuple[int, int], ...]:
-    """padding='same': `(lo, hi)` per dim; an odd total puts the extra element at the end, as torch."""
+    """padding='same': `(lo, hi)` per dim; an odd total puts the extra one at the end, as torch."""
     pads = []
     for k, d in zip(kernel, dilation):
         total = d * (k - 1)
@@ -95,3 +97,100 @@ def pad_index(size: int, lo: int, hi: int, mode: str) -> list[int]:
     raise ValueError(
         f"padding_mode must be one of 'zeros', 'reflect', 'replicate', 'circular', got {mode!r}"
     )
+
+
+Ints = Sequence[int]
+
+
+def tap_slices(kernel: Ints, stride: Ints, dilation: Ints, out: Ints) -> list[tuple]:
+    """Index of each kernel tap, row-major: `x_padded[index]` is that tap of every window.
+
+    Tap `(k_1, ..)` of window `(o_1, ..)` is `x_padded[..., o_1 * stride_1 + k_1 * dilation_1, ..]`
+    (as in `window_view`), here as basic slices: views that can also be written through.
+    """
+    per_dim = [
+        [slice(k * dl, k * dl + s * (o - 1) + 1, s) for k in range(kern)]
+        for kern, s, dl, o in zip(kernel, stride, dilation, out)
+    ]
+    return [(Ellipsis, *index) for index in itertools.product(*per_dim)]
+
+
+def tap_offsets(kernel: Ints, steps: Ints) -> list[int]:
+    """sum_d k_d * steps_d for each tap `(k_1, ..)`, in row-major tap order."""
+    return [
+        sum(k * st for k, st in zip(ks, steps)) for ks in itertools.product(*map(range, kernel))
+    ]
+
+
+def window_starts(stride: int, lo: int, out: int) -> list[int]:
+    """Per window along one dim: its first position in unpadded coordinates (< 0 in the padding)."""
+    return [o * stride - lo for o in range(out)]
+
+
+def first_real_taps(kernel: Ints, stride: Ints, lo: Ints, dilation: Ints, out: Ints) -> list:
+    """Per dim, per window: k_d * kernel_stride_d for its first tap k_d inside the unpadded input.
+
+    Summed over the dims (an outer sum), the row-major tap where torch's argmax starts.
+    """
+    parts = []
+    for kern, s, a, dl, o, ks in zip(kernel, stride, lo, dilation, out, plane_strides(kernel)):
+        # ceil(-start / dilation) for a window starting in the padding, else 0
+        parts.append([min(kern - 1, max(0, -(st // dl))) * ks for st in window_starts(s, a, o)])
+    return parts
+
+
+def hollow_windows(
+    spatial: Ints, kernel: Ints, stride: Ints, lo: Ints, dilation: Ints, out: Ints
+) -> list[list[bool]]:
+    """Per dim, per window: whether none of its taps lies in the unpadded input.
+
+    Possible only with dilation (taps that skip the input). A window hollow along any dim pools
+    padding alone: torch returns -inf and an index beyond the input (where its own backward
+    writes out of bounds); scratch gives it no gradient.
+    """
+    hollow = []
+    for n, kern, s, a, dl, o in zip(spatial, kernel, stride, lo, dilation, out):
+        firsts = [max(0, -(st // dl)) for st in window_starts(s, a, o)]  # first tap >= 0
+        hollow.append(
+            [k >= kern or st + k * dl >= n for k, st in zip(firsts, window_starts(s, a, o))]
+        )
+    return hollow
+
+
+def flat_index_parts(
+    spatial: Ints, kernel: Ints, stride: Ints, lo: Ints, dilation: Ints, out: Ints
+) -> tuple[list, list[int]]:
+    """Flat index into an unpadded plane of tap t of window o: sum_d bases[d][o_d] + offsets[t].
+
+    The position along dim d is start_d(o_d) + k_d * dilation_d.
+    """
+    strides = plane_strides(spatial)
+    bases = [
+        [st * ps for st in window_starts(s, a, o)] for s, a, o, ps in zip(stride, lo, out, strides)
+    ]
+    return bases, tap_offsets(kernel, [dl * ps for dl, ps in zip(dilation, strides)])
+
+
+def avg_pool_counts(
+    size: int, kernel: int, stride: int, padding: int, out: int, count_include_pad: bool
+) -> list[int]:
+    """Per window along one dim: its factor of torch's avg_pool divisor.
+
+    With padding counted: the window clipped to the padded input (a ceil-mode window hanging past
+    the padding counts less); without: the number of real elements it covers.
+    """
+    counts = []
+    for start in window_starts(stride, padding, out):
+        end = min(start + kernel, size + padding)
+        counts.append(end - start if count_include_pad else min(end, size) - max(start, 0))
+    return counts
+
+
+def adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
+    """torch's adaptive pooling windows along one dim: [floor(i*size/out), ceil((i+1)*size/out))."""
+    return [((i * size) // out, -((-(i + 1) * size) // out)) for i in range(out)]
+
+
+def plane_strides(spatial: Ints) -> list[int]:
+    """Row-major element strides of one (N, C) plane: flat index = sum_d position_d * stride_d."""
+    return [math.prod(spatial[d + 1 :]) for d in range(len(spatial))]

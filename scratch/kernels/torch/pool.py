@@ -1,3 +1,216 @@
-"""pool kernels (torch backend)."""
+"""Pooling kernels, any number of spatial dims (torch backend): max, average, adaptive average.
 
-__all__: list[str] = []
+The same algorithms as the NumPy backend (a loop over the kernel taps, never over pixels, batch
+elements or channels), written with plain tensor ops on the input's device.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+
+from scratch.kernels.windows import (
+    adaptive_bounds,
+    avg_pool_counts,
+    first_real_taps,
+    flat_index_parts,
+    hollow_windows,
+    pool_geometry,
+    tap_slices,
+)
+
+__all__ = [
+    f"{op}_{part}"
+    for op in ("max_pool", "avg_pool", "adaptive_avg_pool")
+    for part in ("forward", "backward")
+]
+
+
+def _grid(vectors: Sequence[Sequence[int]], combine, like: torch.Tensor, dtype) -> torch.Tensor:
+    """(*out) tensor combine(v_1[o_1], v_2[o_2], ..) of one vector per spatial dim (an outer op)."""
+    d = len(vectors)
+    axes = [
+        torch.tensor(v, dtype=dtype, device=like.device).reshape(
+            [-1 if i == j else 1 for j in range(d)]
+        )
+        for i, v in enumerate(vectors)
+    ]
+    return functools.reduce(combine, axes)
+
+
+def _pad(x: torch.Tensor, lo: Sequence[int], hi: Sequence[int], value: float) -> torch.Tensor:
+    """Pad the trailing len(lo) dims with a constant (a copy), or return x itself if no padding."""
+    if not any(lo) and not any(hi):
+        return x
+    xp = x.new_full(
+        tuple(x.shape[: -len(lo)])
+        + tuple(n + a + b for n, a, b in zip(x.shape[-len(lo) :], lo, hi)),
+        value,
+    )
+    xp[(Ellipsis, *[slice(a, a + n) for a, n in zip(lo, x.shape[-len(lo) :])])] = x
+    return xp
+
+
+def _crop(xp: torch.Tensor, lo: Sequence[int], spatial: Sequence[int]) -> torch.Tensor:
+    """Undo _pad: the unpadded part of the trailing dims, contiguous (as torch's gradients)."""
+    if tuple(xp.shape[-len(spatial) :]) == tuple(spatial):
+        return xp
+    return xp[(Ellipsis, *[slice(a, a + n) for a, n in zip(lo, spatial)])].contiguous()
+
+
+def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Sums of half-precision values accumulate in float32, as torch's own kernels."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+# --- Max pooling ----------------------------------------------------------------------------------
+
+
+class MaxPoolCache(NamedTuple):
+    route: torch.Tensor  # (N, C, *out) int64: where each window's gradient goes in its plane
+    shape: tuple[int, ...]  # the input's shape
+    hollow: bool  # some windows pool padding alone: their gradient goes to one extra slot
+
+
+def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
+    """Max over each window, with torch's argmax, as `torch.nn.functional.max_pool{1,2,3}d`.
+
+    Shapes: x (N, C, *spatial) -> y (N, C, *out) and indices (N, C, *out) int64, the flat index
+    into each unpadded (N, C) plane, equal to torch's `return_indices=True`.
+    """
+    spatial = tuple(x.shape[-len(kernel_size) :])
+    out, lo, hi = pool_geometry(spatial, kernel_size, stride, padding, dilation, ceil_mode)
+    # -inf never beats a real element, not even a real -inf (torch max-pools integers too)
+    xp = _pad(x, lo, hi, -math.inf if x.is_floating_point() else torch.iinfo(x.dtype).min)
+    bases, offsets = flat_index_parts(spatial, kernel_size, stride, lo, dilation, out)
+    starts = _grid(bases, torch.add, x, torch.int64)  # (*out) flat index of each window's tap 0
+    first = first_real_taps(kernel_size, stride, lo, dilation, out)
+    first = _grid(first, torch.add, x, torch.int64)  # (*out) tap where torch's argmax starts
+    # torch moves its argmax when `value > max or isnan(value)`, starting from the first real
+    # tap of the window: ties keep the first max, a NaN wins and the last NaN wins
+    taps = tap_slices(kernel_size, stride, dilation, out)
+    y = xp[taps[0]]
+    indices = (starts + torch.tensor(offsets, device=x.device)[first]).expand(y.shape)
+    for index, offset in zip(taps[1:], offsets[1:]):
+        value = xp[index]
+        moved = (value > y) | value.isnan()
+        y = torch.where(moved, value, y)
+        indices = torch.where(moved, starts + offset, indices)
+    y, indices = y.contiguous(), indices.contiguous()
+    hollow = hollow_windows(spatial, kernel_size, stride, lo, dilation, out)
+    if not any(map(any, hollow)):
+        return (y, indices), MaxPoolCache(indices, tuple(x.shape), False)
+    # torch's index of a hollow window lies past the input (or on the wrong element): route
+    # its gradient to a slot one past the plane, dropped in backward
+    hollow = _grid(hollow, torch.logical_or, x, torch.bool)  # (*out)
+    route = torch.where(hollow, math.prod(spatial), indices)
+    return (y, indices), MaxPoolCache(route, tuple(x.shape), True)
+
+
+def max_pool_backward(cache: MaxPoolCache, grad_y, needs):
+    """grad_x: each grad_y goes to its window's argmax (one scatter-add per plane)."""
+    if not needs[0]:
+        return (None,)
+    planes, size = math.prod(cache.shape[:2]), math.prod(cache.shape[2:])  # N * C, plane
+    grad_x = grad_y.new_zeros(planes, size + cache.hollow)  # (N * C, prod(spatial) [+ 1])
+    windows = (planes, math.prod(grad_y.shape[2:]))  # (N * C, prod(out))
+    grad_x.scatter_add_(1, cache.route.reshape(windows), grad_y.reshape(windows))
+    grad_x = grad_x[:, :size] if cache.hollow else grad_x
+    return (grad_x.reshape(cache.shape),)
+
+
+# --- Average pooling ------------------------------------------------------------------------------
+
+
+class AvgPoolCache(NamedTuple):
+    divisor: torch.Tensor | int  # (*out) divisor of each window, or divisor_override
+    padded: tuple[int, ...]  # shape of the zero-padded input
+    lo: tuple[int, ...]  # padding before, per dim
+    spatial: tuple[int, ...]  # the input's spatial shape
+    taps: list[tuple]  # tap_slices: tap t of every window in the padded input
+
+
+def avg_pool_forward(
+    x, *, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+):
+    """Mean over each window, as `torch.nn.functional.avg_pool{1,2,3}d`.
+
+    Shapes: x (N, C, *spatial) -> y (N, C, *out).
+    """
+    spatial = tuple(x.shape[-len(kernel_size) :])
+    ones = (1,) * len(kernel_size)
+    out, lo, hi = pool_geometry(spatial, kernel_size, stride, padding, ones, ceil_mode)
+    xp = _pad(x, lo, hi, 0.0)
+    taps = tap_slices(kernel_size, stride, ones, out)
+    acc = xp[taps[0]].to(_acc_dtype(x.dtype), memory_format=torch.contiguous_format, copy=True)
+    for index in taps[1:]:
+        acc += xp[index]
+    if divisor_override is not None:
+        divisor = divisor_override
+    else:
+        windows = zip(spatial, kernel_size, stride, padding, out)
+        counts = [avg_pool_counts(*a, count_include_pad) for a in windows]
+        divisor = _grid(counts, torch.mul, x, torch.int64).to(acc.dtype)  # exact: small ints
+    y = (acc / divisor).to(x.dtype)
+    return y, AvgPoolCache(divisor, tuple(xp.shape), lo, spatial, taps)
+
+
+def avg_pool_backward(cache: AvgPoolCache, grad_y, needs):
+    """grad_x: each window spreads grad_y / divisor over its taps (padding then cropped)."""
+    if not needs[0]:
+        return (None,)
+    share = grad_y.to(_acc_dtype(grad_y.dtype)) / cache.divisor
+    grad_xp = share.new_zeros(cache.padded)
+    for index in cache.taps:
+        grad_xp[index] += share
+    return (_crop(grad_xp, cache.lo, cache.spatial).to(grad_y.dtype),)
+
+
+# --- Adaptive average pooling ---------------------------------------------------------------------
+
+
+class AdaptiveAvgPoolCache(NamedTuple):
+    means: list[torch.Tensor]  # per spatial dim, (out_d, size_d): row i averages window i
+
+
+def adaptive_avg_pool_forward(x, *, output_size):
+    """Mean over torch's adaptive windows, as `torch.nn.functional.adaptive_avg_pool{1,2,3}d`.
+
+    Shapes: x (N, C, *spatial) -> y (N, C, *output_size). Applies one averaging matrix per dim
+    (separable). A NaN or inf reaches every output along its rows (0 * inf), not only its windows.
+    """
+    spatial = x.shape[-len(output_size) :]
+    means = [_mean_matrix(n, o, x) for n, o in zip(spatial, output_size)]
+    return _contract(x, means), AdaptiveAvgPoolCache(means)
+
+
+def adaptive_avg_pool_backward(cache: AdaptiveAvgPoolCache, grad_y, needs):
+    """grad_x: the transposed averaging matrices applied to grad_y."""
+    if not needs[0]:
+        return (None,)
+    return (_contract(grad_y, [m.T for m in cache.means]),)
+
+
+def _mean_matrix(size: int, out: int, like: torch.Tensor) -> torch.Tensor:
+    """(out, size) matrix whose row i averages torch's adaptive window i."""
+    bounds = torch.tensor(adaptive_bounds(size, out), dtype=torch.int64, device=like.device)
+    bounds = bounds.reshape(out, 2)
+    start, end = bounds[:, :1], bounds[:, 1:]
+    j = torch.arange(size, device=like.device)
+    inside = (start <= j) & (j < end)  # (out, size)
+    dtype = _acc_dtype(like.dtype)
+    return inside.to(dtype) / (end - start).to(dtype)
+
+
+def _contract(a: torch.Tensor, matrices: list[torch.Tensor]) -> torch.Tensor:
+    """Apply matrix d, (m_d, n_d), along spatial dim d: (N, C, *n) -> (N, C, *m), contiguous."""
+    dtype = a.dtype
+    a = a.to(matrices[0].dtype)
+    for d, m in enumerate(matrices):
+        axis = a.ndim - len(matrices) + d
+        a = (a.movedim(axis, -1) @ m.T).movedim(-1, axis)
+    return a.to(dtype).contiguous()
