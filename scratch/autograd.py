@@ -65,7 +65,7 @@ def _to_array(t: torch.Tensor | None, backend: str):
     return a
 
 
-def _to_tensor(a, like: torch.Tensor, inputs: tuple) -> torch.Tensor:
+def _to_tensor(a, device: torch.device, inputs: tuple) -> torch.Tensor:
     if isinstance(a, torch.Tensor):
         aliased = any(
             isinstance(t, torch.Tensor)
@@ -82,7 +82,7 @@ def _to_tensor(a, like: torch.Tensor, inputs: tuple) -> torch.Tensor:
         return a
     aliased = any(isinstance(t, np.ndarray) and np.may_share_memory(a, t) for t in inputs)
     a = np.array(a, copy=True) if aliased or not a.flags.writeable else np.asarray(a)
-    return torch.from_numpy(a).to(like.device)
+    return torch.from_numpy(a).to(device)
 
 
 def _shares(a, b) -> bool:
@@ -133,8 +133,8 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
         arrays = tuple(_to_array(t, call.backend) for t in inputs)
         outputs, cache = getattr(module, f"{op}_forward")(*arrays, **dict(call.options))
         single = not isinstance(outputs, tuple)
-        like = next(t for t in inputs if t is not None)
-        results = [_to_tensor(o, like, arrays) for o in ((outputs,) if single else outputs)]
+        device = next(t for t in inputs if t is not None).device
+        results = [_to_tensor(o, device, arrays) for o in ((outputs,) if single else outputs)]
         if call.inplace:
             inputs[0].copy_(results[0])
             ctx.mark_dirty(inputs[0])
@@ -144,7 +144,10 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
         # catches an in-place change before backward, exactly where torch itself would raise.
         pairs = [*zip(inputs, arrays), *zip(results, (outputs,) if single else outputs)]
         ctx.save_for_backward(*(t for t, a in pairs if _cache_reads(cache, t, a)))
-        ctx.cache, ctx.call, ctx.like = cache, call, like
+        # The device, not an input tensor: an in-place output is its own input, and a tensor
+        # kept on ctx outside save_for_backward makes a cycle (tensor -> grad_fn -> ctx ->
+        # tensor) through C++ that Python's gc cannot see, leaking it and its graph.
+        ctx.cache, ctx.call, ctx.device = cache, call, device
         return results[0] if single else tuple(results)
 
     @once_differentiable
@@ -160,7 +163,7 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
                     f"scratch {op}: the gradient with respect to argument {i} is not implemented"
                 )
         return (None,) + tuple(
-            _to_tensor(g, ctx.like, (grad_array,)) if need else None
+            _to_tensor(g, ctx.device, (grad_array,)) if need else None
             for g, need in zip(grads, needs)
         )
 
