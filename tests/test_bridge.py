@@ -133,3 +133,15 @@ def test_inplace_relu_after_linear_is_fine(backend):
     w = torch.randn(2, 3, requires_grad=True)
     F.relu(F.linear(x, w, backend=backend), inplace=True, backend=backend).sum().backward()
     assert x.grad is not None and w.grad is not None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inplace_output_is_freed_without_gc(backend):
+    """No reference cycle through ctx: an in-place layer's output dies with its last reference."""
+    import weakref
+
+    x = torch.randn(100, requires_grad=True)
+    y = F.relu(x * 1, inplace=True, backend=backend)
+    alive = weakref.ref(y)
+    del y
+    assert alive() is None
