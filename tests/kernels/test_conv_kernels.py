@@ -1,0 +1,211 @@
+"""Convolution kernels of both backends against torch.nn.functional.conv{1,2,3}d and autograd."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import scratch.kernels.numpy as numpy_kernels
+import scratch.kernels.torch as torch_kernels
+from scratch.kernels.windows import same_padding
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    x: tuple[int, ...]  # (N, C_in, *spatial)
+    c_out: int
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...] | None = None  # None: all 1
+    padding: tuple[int, ...] | str = 0  # as torch takes it: ints per dim, 'same' or 'valid'
+    dilation: tuple[int, ...] | None = None
+    groups: int = 1
+    bias: bool = True
+    padding_mode: str = "zeros"
+    layout: str = "contiguous"  # or "strided": x a transposed view, weight every other element
+
+    def ntuple(self, value) -> tuple[int, ...]:
+        d = len(self.kernel)
+        return (1,) * d if value is None else (value,) * d if isinstance(value, int) else value
+
+    def pads(self) -> tuple[tuple[int, int], ...]:
+        """The kernels' padding: (lo, hi) per dim, resolved as the functional layer does."""
+        if self.padding == "same":
+            return same_padding(self.kernel, self.ntuple(self.dilation))
+        if self.padding == "valid":
+            return ((0, 0),) * len(self.kernel)
+        return tuple((p, p) for p in self.ntuple(self.padding))
+
+    def options(self) -> dict:
+        return dict(
+            stride=self.ntuple(self.stride), padding=self.pads(),
+            dilation=self.ntuple(self.dilation), groups=self.groups,
+            padding_mode=self.padding_mode,
+        )  # fmt: skip
+
+
+CASES = [
+    Case("2d-k3", (2, 3, 7, 6), 4, (3, 3)),
+    Case("2d-k3-p1", (2, 3, 6, 6), 5, (3, 3), padding=(1, 1)),
+    Case("2d-stride2", (2, 3, 9, 8), 4, (3, 3), stride=(2, 2), padding=(1, 1)),
+    Case("2d-stride-gt-kernel", (2, 2, 9, 9), 3, (2, 2), stride=(3, 3)),
+    Case("2d-nonsquare", (2, 3, 8, 5), 4, (3, 2), stride=(2, 1), padding=(1, 0)),
+    Case("2d-dilation", (2, 2, 9, 8), 3, (3, 2), dilation=(2, 3), padding=(2, 1)),
+    Case("2d-groups2", (2, 4, 6, 5), 6, (3, 3), groups=2, padding=(1, 1)),
+    Case("2d-depthwise", (2, 4, 6, 5), 4, (3, 3), groups=4, padding=(1, 1)),
+    Case("2d-depthwise-multiplier", (2, 3, 6, 5), 6, (3, 2), groups=3),
+    Case("2d-bias-none", (2, 3, 6, 6), 4, (3, 3), bias=False),
+    Case("2d-1x1", (2, 5, 4, 3), 3, (1, 1)),
+    Case("2d-kernel-is-input", (2, 3, 5, 4), 4, (5, 4)),
+    Case("2d-batch1", (1, 3, 6, 5), 4, (3, 3), padding=(1, 1)),
+    Case("2d-empty-batch", (0, 3, 6, 5), 4, (3, 3), padding=(1, 1)),
+    Case("2d-same-even-kernel", (2, 3, 7, 6), 4, (4, 2), padding="same"),
+    Case("2d-same-dilated", (2, 2, 7, 6), 3, (2, 3), padding="same", dilation=(3, 2)),
+    Case("2d-valid", (2, 3, 6, 5), 4, (3, 3), padding="valid"),
+    Case("2d-reflect", (2, 3, 6, 5), 4, (3, 3), padding=(2, 1), padding_mode="reflect"),
+    Case("2d-replicate", (2, 3, 6, 5), 4, (3, 2), padding=(2, 3), padding_mode="replicate"),
+    Case("2d-circular", (2, 3, 6, 5), 4, (3, 3), padding=(2, 1), padding_mode="circular"),
+    Case("2d-reflect-same-even", (2, 3, 6, 5), 4, (4, 3), padding="same", padding_mode="reflect"),
+    Case("2d-strided-views", (2, 3, 7, 6), 4, (3, 2), padding=(1, 1), layout="strided"),
+    Case("2d-many-channels", (2, 40, 5, 4), 6, (3, 2), padding=(1, 0)),  # tap rows per GEMM
+    Case("2d-big-weight", (1, 80, 4, 4), 96, (3, 3), padding=(1, 1)),  # dW > 65536: gy @ cols.T
+    Case("2d-lenet-like", (2, 3, 18, 18), 4, (3, 3)),  # dW split per batch element
+    # batch >= 8 and short output rows: columns ordered (*out, N)
+    Case("2d-batch-last", (16, 3, 6, 7), 4, (3, 3), padding=(1, 1)),
+    Case("2d-batch-last-stride2", (64, 4, 9, 8), 6, (3, 2), stride=(2, 2), groups=2),
+    Case("2d-batch-last-circular", (8, 3, 5, 6), 4, (3, 3), padding=(1, 2),
+         padding_mode="circular"),
+    Case("2d-batch-last-many-channels", (16, 32, 4, 4), 5, (2, 3), padding=(1, 1),
+         layout="strided"),
+    Case("1d", (2, 3, 11), 4, (3,), padding=(1,)),
+    Case("1d-stride-dilation-groups", (2, 4, 13), 6, (3,), stride=(2,), dilation=(2,), groups=2),
+    Case("1d-reflect", (2, 3, 9), 4, (4,), padding=(3,), padding_mode="reflect"),
+    Case("1d-batch-last", (16, 2, 10), 3, (3,)),
+    Case("3d", (2, 2, 5, 4, 6), 3, (3, 2, 3), padding=(1, 0, 1)),
+    Case("3d-stride-dilation", (2, 2, 7, 6, 5), 3, (2, 2, 2), stride=(2, 1, 2), dilation=(1, 2, 1)),
+    Case("3d-replicate-groups", (2, 4, 4, 5, 3), 4, (3, 3, 2), padding=(1, 2, 1), groups=2,
+         padding_mode="replicate"),
+    Case("3d-same-even", (2, 2, 5, 4, 4), 3, (2, 3, 2), padding="same"),
+    Case("3d-batch-last", (16, 2, 4, 4, 4), 3, (3, 3, 3), padding=(1, 1, 1)),
+]  # fmt: skip
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+BACKENDS = ("numpy", "torch")
+ALL = (True, True, True)
+
+
+def make_inputs(case: Case, dtype: torch.dtype, gen: torch.Generator):
+    """x, weight, bias (or None): weights scaled by 1/sqrt(fan_in) so outputs are O(1)."""
+    n, c_in, *spatial = case.x
+    shape_w = (case.c_out, c_in // case.groups, *case.kernel)
+    scale = 1.0 / float(np.sqrt(np.prod(shape_w[1:])))
+    if case.layout == "strided":
+        x = torch.randn(n, c_in, *spatial[::-1], generator=gen, dtype=dtype)
+        x = x.permute(0, 1, *range(x.dim() - 1, 1, -1))  # spatial dims reversed: a transposed view
+        weight = torch.randn(*shape_w[:-1], 2 * shape_w[-1], generator=gen, dtype=dtype)
+        weight = weight.mul_(scale)[..., ::2]
+    else:
+        x = torch.randn(case.x, generator=gen, dtype=dtype)
+        weight = torch.randn(shape_w, generator=gen, dtype=dtype).mul_(scale)
+    bias = torch.randn(case.c_out, generator=gen, dtype=dtype) if case.bias else None
+    assert x.is_contiguous() is weight.is_contiguous() is (case.layout == "contiguous")
+    return x, weight, bias
+
+
+def make_grad_y(y: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A random g, scaled so that dW (a sum over N * prod(out) terms) is O(1) like y."""
+    g = torch.randn(y.shape, generator=gen, dtype=y.dtype)
+    return g / float(np.sqrt(max(y.shape[0] * np.prod(y.shape[2:]), 1)))
+
+
+def run_kernels(backend: str, inputs, grad_y: torch.Tensor, needs=ALL, **options):
+    """Forward then backward of one backend, inputs and results as torch tensors."""
+    if backend == "numpy":
+        module, arrays, g = numpy_kernels, [], grad_y.numpy()
+        for t in inputs:
+            a = None if t is None else t.numpy()
+            if a is not None:
+                a.flags.writeable = False  # as the bridge hands them over
+            arrays.append(a)
+        g.flags.writeable = False
+    else:
+        module, arrays, g = torch_kernels, list(inputs), grad_y
+    y, cache = module.conv_forward(*arrays, **options)
+    grads = module.conv_backward(cache, g, needs)
+    as_tensor = lambda a: None if a is None else torch.tensor(np.asarray(a))  # noqa: E731
+    return as_tensor(y), tuple(as_tensor(a) for a in grads)
+
+
+def reference(case: Case, inputs, grad_y: torch.Tensor | None = None):
+    """torch's y and the grads of (y * grad_y).sum(), as nn.Conv*d computes them."""
+    leaves = [None if t is None else t.detach().clone().requires_grad_() for t in inputs]
+    x, weight, bias = leaves
+    conv = (F.conv1d, F.conv2d, F.conv3d)[len(case.kernel) - 1]
+    stride, dilation = case.ntuple(case.stride), case.ntuple(case.dilation)
+    if case.padding_mode == "zeros":
+        y = conv(x, weight, bias, stride, case.padding, dilation, case.groups)
+    else:  # nn.Conv*d: F.pad with the mode, then an unpadded convolution
+        flat = tuple(p for pair in reversed(case.pads()) for p in pair)
+        y = conv(F.pad(x, flat, mode=case.padding_mode), weight, bias, stride, 0, dilation,
+                 case.groups)  # fmt: skip
+    if grad_y is None:
+        return y.detach(), None
+    (y * grad_y).sum().backward()
+    return y.detach(), tuple(None if t is None else t.grad for t in leaves)
+
+
+def assert_close(actual, expected, dtype: torch.dtype) -> None:
+    tight = {"rtol": 1e-10, "atol": 1e-12} if dtype == torch.float64 else {}
+    torch.testing.assert_close(actual, expected, **tight)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_conv_matches_torch(case: Case, dtype, backend, gen):
+    inputs = make_inputs(case, dtype, gen)
+    expected_y, _ = reference(case, inputs)
+    grad_y = make_grad_y(expected_y, gen)
+    originals = [None if t is None else t.clone() for t in inputs]
+    y, grads = run_kernels(backend, inputs, grad_y, **case.options())
+    _, expected_grads = reference(case, inputs, grad_y)
+    assert_close(y, expected_y, dtype)
+    for grad, expected in zip(grads, expected_grads):
+        if expected is None:
+            assert grad is None
+        else:
+            assert_close(grad, expected, dtype)
+    for t, original in zip(inputs, originals):  # kernels never write into an input
+        if t is not None:
+            torch.testing.assert_close(t, original, rtol=0, atol=0)
+
+
+NEEDS = {
+    "x-only": (True, False, False),
+    "weight-only": (False, True, False),
+    "bias-only": (False, False, True),
+    "params-only": (False, True, True),
+    "x-and-bias": (True, False, True),
+    "none": (False, False, False),
+}
+NEEDS_CASES = [c for c in CASES if c.name in ("2d-groups2", "2d-batch-last", "1d-reflect")]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", NEEDS_CASES, ids=[c.name for c in NEEDS_CASES])
+@pytest.mark.parametrize("needs", NEEDS.values(), ids=NEEDS.keys())
+def test_conv_backward_skips_unneeded_grads(needs, case, backend, gen):
+    inputs = make_inputs(case, torch.float64, gen)
+    expected_y, _ = reference(case, inputs)
+    grad_y = make_grad_y(expected_y, gen)
+    _, grads = run_kernels(backend, inputs, grad_y, needs, **case.options())
+    _, expected_grads = reference(case, inputs, grad_y)
+    for grad, expected, need in zip(grads, expected_grads, needs):
+        if need:
+            assert_close(grad, expected, torch.float64)
+        else:
+            assert grad is None
