@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import operator
 import warnings
+from collections.abc import Sequence
 
 import torch
 
@@ -30,3 +32,33 @@ def softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
 def check_tensor(value, name: str) -> None:
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a Tensor, not {type(value).__name__}")
+
+
+def int_arg(value, name: str, op: str) -> int:
+    """An integer argument (a Python, NumPy or 0-d tensor int, not a bool), else TypeError."""
+    kind = "bool" if isinstance(value, bool) else None
+    try:
+        if kind is None:
+            return operator.index(value)
+    except TypeError:
+        kind = type(value).__name__
+    raise TypeError(f"{op}(): argument '{name}' must be an int or tuple of ints, not {kind}")
+
+
+def int_args(value, name: str, op: str) -> int | tuple[int, ...]:
+    """An int or a sequence of ints (TypeError otherwise, as torch's argument parser)."""
+    if isinstance(value, Sequence | torch.Size):
+        return tuple(int_arg(v, name, op) for v in value)
+    return int_arg(value, name, op)
+
+
+def expand(value: int | tuple[int, ...], d: int, name: str, op: str) -> tuple[int, ...]:
+    """torch's int-list argument: an int, or a sequence of 1 or d ints, as a d-tuple."""
+    if isinstance(value, int):
+        return (value,) * d
+    if len(value) not in {1, d}:
+        raise RuntimeError(
+            f"{op}: expected {name} to be a single integer value or a list of {d} values, "
+            f"but got {name}={list(value)}"
+        )
+    return value * d if len(value) == 1 else value

@@ -9,13 +9,12 @@ unbatched input (C, *spatial) gets a batch dim for the kernel and loses it again
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 
 import torch
 
 from scratch.autograd import Call, kernel_function
-from scratch.functional._checks import check_tensor
+from scratch.functional._checks import check_tensor, expand, int_arg, int_args
 from scratch.kernels.windows import same_padding
 
 __all__ = ["conv1d", "conv2d", "conv3d"]
@@ -93,13 +92,13 @@ def _conv(d, input, weight, bias, stride, padding, dilation, groups, backend, pa
     if bias is not None:
         check_tensor(bias, "bias")
     parsed = {"stride": stride, "dilation": dilation}
-    parsed = {name: _parse(value, name, op) for name, value in parsed.items()}
-    padding = padding if isinstance(padding, str) else _parse(padding, "padding", op)
-    groups = _int(groups, "groups", op)
+    parsed = {name: int_args(value, name, op) for name, value in parsed.items()}
+    padding = padding if isinstance(padding, str) else int_args(padding, "padding", op)
+    groups = int_arg(groups, "groups", op)
     if padding_mode not in PADDING_MODES:
         raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
     x, unbatched = _batched(input, weight, d, op)
-    stride, dilation = (_expand(value, d, name) for name, value in parsed.items())
+    stride, dilation = (expand(value, d, name, op) for name, value in parsed.items())
     pads = _padding(padding, tuple(weight.shape[2:]), stride, dilation, d)
     _check_values(stride, pads, dilation, groups, padding_mode, empty=x.numel() == 0)
     _check_shapes(x, weight, bias, groups)
@@ -115,36 +114,6 @@ def _conv(d, input, weight, bias, stride, padding, dilation, groups, backend, pa
 # --- Argument checks ------------------------------------------------------------------------------
 
 
-def _int(value, name: str, op: str) -> int:
-    """An integer argument (a Python, NumPy or 0-d tensor int, not a bool), else TypeError."""
-    if isinstance(value, bool):
-        raise TypeError(f"{op}(): argument '{name}' must be an int or tuple of ints, not bool")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(
-            f"{op}(): argument '{name}' must be an int or tuple of ints, not {type(value).__name__}"
-        ) from None
-
-
-def _parse(value, name: str, op: str) -> int | tuple[int, ...]:
-    if isinstance(value, Sequence | torch.Size):
-        return tuple(_int(v, name, op) for v in value)
-    return _int(value, name, op)
-
-
-def _expand(value: int | tuple[int, ...], d: int, name: str) -> tuple[int, ...]:
-    """torch's int-list argument: an int, or a sequence of 1 or d ints, as a d-tuple."""
-    if isinstance(value, int):
-        return (value,) * d
-    if len(value) not in {1, d}:
-        raise RuntimeError(
-            f"expected {name} to be a single integer value or a list of {d} values to match the "
-            f"convolution dimensions, but got {name}={list(value)}"
-        )
-    return value * d if len(value) == 1 else value
-
-
 def _padding(padding, kernel, stride, dilation, d: int) -> tuple[tuple[int, int], ...]:
     """(lo, hi) per dim from an int, ints, 'valid' or 'same' (odd extra at the end, as torch)."""
     if isinstance(padding, str):
@@ -155,7 +124,7 @@ def _padding(padding, kernel, stride, dilation, d: int) -> tuple[tuple[int, int]
         if any(s != 1 for s in stride):
             raise RuntimeError("padding='same' is not supported for strided convolutions")
         return same_padding(kernel, dilation)
-    return tuple((p, p) for p in _expand(padding, d, "padding"))
+    return tuple((p, p) for p in expand(padding, d, "padding", f"conv{d}d"))
 
 
 def _batched(input: torch.Tensor, weight: torch.Tensor, d: int, op: str):

@@ -7,13 +7,12 @@ a batch dim for the kernel and loses it again.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 
 import torch
 
 from scratch.autograd import Call, kernel_function
-from scratch.functional._checks import check_tensor
+from scratch.functional._checks import check_tensor, expand, int_arg, int_args
 from scratch.kernels.windows import pool_out_size
 
 __all__ = [
@@ -32,34 +31,6 @@ IntOrInts = int | Sequence[int]
 # --- Argument checks ------------------------------------------------------------------------------
 
 
-def _int(value, name: str, op: str) -> int:
-    """An integer argument (a Python, NumPy or 0-d tensor int, not a bool), else TypeError."""
-    if isinstance(value, bool):
-        raise TypeError(f"{op}(): argument '{name}' must be tuple of ints, not bool")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(
-            f"{op}(): argument '{name}' must be tuple of ints, not {type(value).__name__}"
-        ) from None
-
-
-def _parse(value, name: str, op: str) -> int | tuple[int, ...]:
-    """An int or a sequence of ints (TypeError otherwise, as torch's argument parser)."""
-    if isinstance(value, Sequence | torch.Size):
-        return tuple(_int(v, name, op) for v in value)
-    return _int(value, name, op)
-
-
-def _expand(value: int | tuple[int, ...], d: int, name: str, op: str) -> tuple[int, ...]:
-    """torch's int-list argument: an int, or a sequence of 1 or d ints, as a d-tuple."""
-    if isinstance(value, int):
-        return (value,) * d
-    if len(value) not in {1, d}:
-        raise RuntimeError(f"{op}: {name} must be an int or a tuple of {d} ints, got {value}")
-    return value * d if len(value) == 1 else value
-
-
 def _windows(op: str, d: int, kernel_size, stride, padding, dilation=1):
     """kernel, stride (default: the kernel), padding, dilation as d-tuples, checked as torch."""
     no_stride = stride is None or (isinstance(stride, Sequence) and len(stride) == 0)
@@ -69,8 +40,8 @@ def _windows(op: str, d: int, kernel_size, stride, padding, dilation=1):
         "padding": padding,
         "dilation": dilation,
     }
-    parsed = {name: _parse(value, name, op) for name, value in args.items()}  # TypeErrors first
-    kernel, stride, padding, dilation = (_expand(v, d, name, op) for name, v in parsed.items())
+    parsed = {name: int_args(value, name, op) for name, value in args.items()}  # TypeErrors first
+    kernel, stride, padding, dilation = (expand(v, d, name, op) for name, v in parsed.items())
     for name, values in (("kernel_size", kernel), ("stride", stride), ("dilation", dilation)):
         if min(values) <= 0:
             raise RuntimeError(f"{op}: {name} must be greater than zero, but got {name}={values}")
@@ -200,7 +171,7 @@ def _avg_pool(
     op = f"avg_pool{d}d"
     check_tensor(input, "input")
     kernel, stride, padding, ones = _windows(op, d, kernel_size, stride, padding)
-    divisor = None if divisor is None else _int(divisor, "divisor_override", op)
+    divisor = None if divisor is None else int_arg(divisor, "divisor_override", op)
     x, unbatched = _batched(input, d, op)
     _check_output(op, x.shape[2:], kernel, stride, padding, ones, bool(ceil_mode))
     if d == 3 and any(n < k for n, k in zip(x.shape[2:], kernel)):  # torch's avg_pool3d only
@@ -296,7 +267,7 @@ def _output_size(op: str, d: int, output_size, input: torch.Tensor) -> tuple[int
             )
         spatial = input.shape[-len(output_size) :]
         output_size = [n if v is None else v for v, n in zip(output_size, spatial)]
-    sizes = _parse(output_size, "output_size", op)
+    sizes = int_args(output_size, "output_size", op)
     if isinstance(sizes, int):
         sizes = (sizes,) * d
     if len(sizes) != d:

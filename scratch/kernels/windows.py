@@ -13,18 +13,6 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 
-def ntuple(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
-    """`3` -> `(3, 3)`; a sequence must already have `n` entries (torch's `_ntuple` + a check)."""
-    if isinstance(value, int):
-        return (value,) * n
-    value = tuple(int(v) for v in value)
-    if len(value) == 1:
-        return value * n
-    if len(value) != n:
-        raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {value}")
-    return value
-
-
 def same_padding(kernel: Sequence[int], dilation: Sequence[int]) -> tuple[tuple[int, int], ...]:
     """padding='same': `(lo, hi)` per dim; an odd total puts the extra one at the end, as torch."""
     pads = []

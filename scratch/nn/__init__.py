@@ -4,19 +4,10 @@
 """
 
 from scratch.nn._twin import TWINS, Twin
-from scratch.nn.activation import (
-    GELU,
-    Dropout,
-    LeakyReLU,
-    LogSoftmax,
-    ReLU,
-    Sigmoid,
-    Softmax,
-    Tanh,
-)
+from scratch.nn.activation import *  # noqa: F403
 from scratch.nn.batchnorm import *  # noqa: F403
 from scratch.nn.conv import *  # noqa: F403
-from scratch.nn.linear import Flatten, Linear
+from scratch.nn.linear import *  # noqa: F403
 from scratch.nn.loss import *  # noqa: F403
 from scratch.nn.pooling import *  # noqa: F403
 

@@ -7,6 +7,8 @@ import torch
 from scratch import functional as F
 from scratch.nn._twin import Twin
 
+__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax", "Dropout"]
+
 
 class ReLU(Twin, torch.nn.ReLU):
     def forward(self, input: torch.Tensor) -> torch.Tensor:

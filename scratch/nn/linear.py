@@ -7,6 +7,8 @@ import torch
 from scratch import functional as F
 from scratch.nn._twin import Twin
 
+__all__ = ["Linear", "Flatten"]
+
 
 class Linear(Twin, torch.nn.Linear):
     def forward(self, input: torch.Tensor) -> torch.Tensor:

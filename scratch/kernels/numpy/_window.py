@@ -15,7 +15,7 @@ def window_view(
     dilation: Sequence[int],
     out: Sequence[int],
 ) -> np.ndarray:
-    """Read-only view `(..., *out, *kernel)` of the last `len(kernel)` dims of an (already padded) `x`.
+    """Read-only view `(..., *out, *kernel)` of the last `len(kernel)` dims of a padded `x`.
 
     Element `[..., o_1.., k_1..]` is `x[..., o_1 * stride_1 + k_1 * dilation_1, ..]`.
     """
