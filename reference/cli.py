@@ -14,7 +14,7 @@ from dataclasses import asdict
 import torch
 from tqdm import tqdm
 
-from reference import models
+from reference import bench, models
 from scratch.autograd import BACKENDS
 from scratch.cases import CASES, ERROR_CASES
 from scratch.model_parity import compare_models, swapped_copy
@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--size", type=int, help="input height and width (default: the model's)")
     model.add_argument("--seed", type=int, default=0)
     check.set_defaults(func=cmd_check)
+    bench.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,100 @@
+"""`scratch bench` on a tiny configuration through `reference.bench` functions; no speed asserts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+import torch
+
+from reference import bench
+
+ROW_FIELDS = {
+    "item", "shape", "backend", "dtype", "gflop", "torch_ms", "scratch_ms", "ratio",
+    "torch_gflops", "scratch_gflops", "torch_peak_mib", "scratch_peak_mib", "peak_ratio", "note",
+}  # fmt: skip
+SETTINGS_FIELDS = {"threads", "numpy_blas", "torch", "numpy", "dtype", "repeats", "vgg_batch"}
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return bench.add_arguments(argparse.ArgumentParser()).parse_args(list(argv))
+
+
+def test_subcommand_registers_on_the_scratch_parser():
+    parser = argparse.ArgumentParser(prog="scratch")
+    bench.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["bench", "--only", "fc3", "--repeats", "2"])
+    assert args.func is bench.cmd_bench
+    assert (args.only, args.repeats, args.dtype, args.backend) == (
+        ["fc3"], 2, "float32", ["numpy", "torch"]
+    )  # fmt: skip
+
+
+def test_item_names_are_unique_and_selectable():
+    table = bench.items()
+    names = [item.name for item in table]
+    assert len(names) == len(set(names)) == 17
+    assert [i.name for i in bench.select(table, ["fc3"])] == ["lenet.fc3"]
+    assert len(bench.select(table, ["pool1"])) == 2  # LeNet's and VGG16's
+    assert len(bench.select(table, ["vgg16"])) == 9
+    with pytest.raises(SystemExit, match="unknown item"):
+        bench.select(table, ["conv9"])
+
+
+# (item, forward MACs, step multiplier: x3 with grad_x, x2 without; FLOPs = 2 * MACs * it)
+FLOP_CASES = [
+    ("lenet.conv1", 64 * 6 * 28 * 28 * 3 * 5 * 5, 2),  # first layer: no grad_x
+    ("lenet.conv2", 64 * 16 * 10 * 10 * 6 * 5 * 5, 3),
+    ("lenet.fc3", 64 * 84 * 10, 3),
+    ("vgg16.conv3_1", 8 * 256 * 56 * 56 * 128 * 3 * 3, 3),
+    ("lenet.pool1", 0, 0),
+]
+
+
+@pytest.mark.parametrize("name, macs, factor", FLOP_CASES, ids=[c[0] for c in FLOP_CASES])
+def test_profile_counts_conv_and_linear_flops(name, macs, factor):
+    (item,) = bench.select(bench.items(), [name])
+    assert bench.profile(item, torch.float32).gflop == pytest.approx(2 * macs * factor / 1e9)
+
+
+def test_profile_of_whole_models():
+    table = {item.name: item for item in bench.items(vgg_batch=2)}
+    lenet = bench.profile(table["lenet.sgd_step"], torch.float32)
+    vgg = bench.profile(table["vgg16.features"], torch.float32)
+    assert lenet.out_shape == (64, 10) and vgg.out_shape == (2, 512, 7, 7)
+    # VGG16's 13 convs hold 15.35 GMACs per 224x224 image; the first needs no grad_x
+    assert vgg.gflop == pytest.approx(2 * 3 * 2 * 15.35, rel=0.01)
+
+
+def test_bench_writes_the_table_and_json(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    args = parse("--only", "fc3", "lenet.pool2", "--repeats", "1", "--no-memory", "--quiet",
+                 "--json", str(path))  # fmt: skip
+    bench.run_and_report(args)
+    out = capsys.readouterr().out
+    assert out.startswith("threads: OMP_NUM_THREADS=") and "numpy BLAS:" in out
+    report = json.loads(path.read_text())
+    assert SETTINGS_FIELDS <= set(report["settings"])
+    rows = report["rows"]
+    assert [(r["item"], r["backend"]) for r in rows] == [
+        ("lenet.pool2", "numpy"), ("lenet.pool2", "torch"),
+        ("lenet.fc3", "numpy"), ("lenet.fc3", "torch"),
+    ]  # fmt: skip
+    for row in rows:
+        assert set(row) == ROW_FIELDS
+        assert row["torch_ms"] > 0 and row["scratch_ms"] > 0 and row["ratio"] > 0, row
+        assert row["torch_peak_mib"] is None and row["note"] == "", row
+        assert (row["torch_gflops"] is None) == (row["item"] == "lenet.pool2"), row
+
+
+def test_memory_probe_runs_in_a_fresh_process():
+    peak = bench.peak_in_subprocess("lenet.fc3", "numpy", "float32", vgg_batch=8, threads=1)
+    assert isinstance(peak, float) and peak >= 0.0
+
+
+def test_time_pair_interleaves_after_a_warm_up():
+    calls = []
+    runs = (lambda: calls.append("a"), lambda: calls.append("b"))
+    best = bench.time_pair(runs, repeats=2)
+    assert calls == ["a", "b"] * 3 and len(best) == 2 and min(best) >= 0
