@@ -17,6 +17,7 @@ max-pool indices or batch statistics, are marked non-differentiable).
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,7 @@ def check_backend(backend: str) -> str:
     return backend
 
 
+@functools.cache
 def kernels(backend: str):
     """The kernel module of a backend: `scratch.kernels.numpy` or `scratch.kernels.torch`."""
     return importlib.import_module(f"scratch.kernels.{check_backend(backend)}")
@@ -93,19 +95,19 @@ def _shares(a, b) -> bool:
     return False
 
 
-def _cache_reads(cache, tensor: torch.Tensor | None, array) -> bool:
-    """Whether `cache` holds a view of `array`, itself the memory of `tensor` (no copy made)."""
-    if tensor is None or array is None or not _shares_storage(tensor, array):
+def _arrays_in(cache) -> list:
+    """The arrays a cache holds, directly or in a tuple field."""
+    fields = (f for v in cache for f in (v if isinstance(v, tuple) else (v,)))
+    return [f for f in fields if isinstance(f, np.ndarray | torch.Tensor)]
+
+
+def _cache_reads(held: list, tensor: torch.Tensor | None, array) -> bool:
+    """Whether the cache's arrays `held` read `array`, itself the memory of `tensor`."""
+    if tensor is None or array is None:
         return False
-    fields = [f for v in cache for f in (v if isinstance(v, tuple) else (v,))]
-    return any(_shares(f, array) for f in fields)
-
-
-def _shares_storage(tensor: torch.Tensor, array) -> bool:
-    """Whether the kernel's `array` is `tensor`'s own memory (not a copy to or from the CPU)."""
-    if isinstance(array, torch.Tensor):
-        return _shares(tensor, array)
-    return tensor.device.type == "cpu" and np.may_share_memory(tensor.detach().numpy(), array)
+    if isinstance(array, np.ndarray) and tensor.device.type != "cpu":
+        return False  # the kernel worked on a CPU copy: changes to `tensor` cannot reach it
+    return any(f is array or _shares(f, array) for f in held)
 
 
 def _check_same_kind(op: str, inputs: tuple) -> None:
@@ -143,7 +145,8 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
         # The tensors whose memory the cache reads: saved so that autograd's version counter
         # catches an in-place change before backward, exactly where torch itself would raise.
         pairs = [*zip(inputs, arrays), *zip(results, (outputs,) if single else outputs)]
-        ctx.save_for_backward(*(t for t, a in pairs if _cache_reads(cache, t, a)))
+        held = _arrays_in(cache)
+        ctx.save_for_backward(*(t for t, a in pairs if _cache_reads(held, t, a)))
         # The device, not an input tensor: an in-place output is its own input, and a tensor
         # kept on ctx outside save_for_backward makes a cycle (tensor -> grad_fn -> ctx ->
         # tensor) through C++ that Python's gc cannot see, leaking it and its graph.
