@@ -88,3 +88,21 @@ def test_vgg16_at_224_in_float64(gen):
         model, swapped_copy(model, "numpy"), *_inputs("vgg16", 1, 224, torch.float64, gen)
     )
     assert report.ok, str(report)
+
+
+def test_lenet_builds_from_either_namespace(gen):
+    """One definition: LeNet(nn=scratch.nn) has torch's state_dict and computes the same."""
+    import scratch
+
+    torch.manual_seed(0)
+    reference = models.LeNet(nn=torch.nn).double()
+    torch.manual_seed(0)
+    twin = models.LeNet(nn=scratch.nn).double()
+    assert list(twin.state_dict()) == list(reference.state_dict())
+    assert all(
+        torch.equal(a, b) for a, b in zip(twin.parameters(), reference.parameters(), strict=True)
+    )
+    assert isinstance(twin.features[0], scratch.nn.Conv2d)
+    x, target = _inputs("lenet", 3, 32, torch.float64, gen)
+    report = compare_models(reference, twin, x, target)
+    assert report.ok, str(report)
