@@ -19,7 +19,7 @@ class LeNet(torch.nn.Module):
 
     def __init__(self, num_classes: int = 10, nn: ModuleType = torch.nn) -> None:
         super().__init__()
-        self.features = nn.Sequential(
+        self.features = torch.nn.Sequential(  # containers are torch's; layers from `nn`
             nn.Conv2d(3, 6, 5),  # (N, 6, 28, 28)
             nn.ReLU(),
             nn.MaxPool2d(2, 2),  # (N, 6, 14, 14)
@@ -27,7 +27,7 @@ class LeNet(torch.nn.Module):
             nn.ReLU(),
             nn.MaxPool2d(2, 2),  # (N, 16, 5, 5)
         )
-        self.classifier = nn.Sequential(
+        self.classifier = torch.nn.Sequential(
             nn.Flatten(),  # (N, 400)
             nn.Linear(16 * 5 * 5, 120),
             nn.ReLU(),
