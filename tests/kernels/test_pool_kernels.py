@@ -35,6 +35,12 @@ def _fill(kind: str, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tens
     if kind == "negative":  # a max of 0 would come from the padding
         return -1 - torch.rand(shape, generator=gen, dtype=torch.float64)
     x = torch.randn(shape, generator=gen, dtype=torch.float64)
+    if kind == "signed-zeros":  # -0.0 == +0.0: ties, whatever the sign
+        return x.sign() * 0.0
+    if kind == "infs":  # ties at +-inf, no NaN (but their sum is NaN)
+        x.view(-1)[::5] = math.inf
+        x.view(-1)[2::5] = -math.inf
+        return x
     if kind == "relu":  # ties at 0, as after a ReLU
         return x.clamp(min=0)
     if kind == "nan":  # some windows hold two NaNs (torch picks the last) and -inf
@@ -117,6 +123,18 @@ MAX_CASES = [
     MaxCase("negative-k3-s2-p1", (2, 3, 8, 8), 3, 2, 1, fill="negative"),
     MaxCase("neginf-k3-s2-p1-ceil", (2, 3, 6, 6), 3, 2, 1, 1, True, fill="neginf"),
     MaxCase("nan-k3-s1-p1", (2, 3, 7, 7), 3, 1, 1, fill="nan"),
+    # kernel == stride, no padding (the benchmarked pools): the same edge cases
+    MaxCase("zeros-k2-ties", (2, 3, 8, 8), 2, fill="zeros"),
+    MaxCase("signed-zeros-k2-ties", (2, 3, 8, 8), 2, fill="signed-zeros"),
+    MaxCase("ints-k2-ties", (2, 3, 8, 8), 2, fill="ints"),
+    MaxCase("relu-k3-ties-at-zero", (2, 3, 9, 9), 3, fill="relu"),
+    MaxCase("negative-k2", (2, 3, 8, 8), 2, fill="negative"),
+    MaxCase("neginf-k2", (2, 3, 8, 8), 2, fill="neginf"),
+    MaxCase("infs-k2-ties", (2, 3, 10, 10), 2, fill="infs"),
+    MaxCase("nan-k2-two-per-window", (2, 3, 8, 8), 2, fill="nan"),
+    MaxCase("nan-k3-floor-crop", (2, 3, 10, 11), 3, fill="nan"),
+    MaxCase("1d-nan-k3", (2, 3, 21), 3, fill="nan"),
+    MaxCase("3d-nan-k2", (2, 2, 4, 6, 6), 2, fill="nan"),
     MaxCase("kernel-eq-input", (2, 3, 5, 7), (5, 7)),
     MaxCase("k1-identity", (2, 3, 4, 5), 1),
     MaxCase("batch1", (1, 4, 8, 8), 2),

@@ -86,21 +86,18 @@ def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
     out, lo, hi = pool_geometry(spatial, kernel_size, stride, padding, dilation, ceil_mode)
     # -inf never beats a real element, not even a real -inf (torch max-pools integers too)
     xp = _pad(x, lo, hi, -math.inf if x.is_floating_point() else torch.iinfo(x.dtype).min)
+    taps = tap_slices(kernel_size, stride, dilation, out)
+    # flat indices fit int32 unless a padded plane is huge: half the memory traffic of int64
+    kind = torch.int32 if math.prod(xp.shape[2:]) < 2**31 else torch.int64
     bases, offsets = flat_index_parts(spatial, kernel_size, stride, lo, dilation, out)
-    starts = _grid(bases, torch.add, x, torch.int64)  # (*out) flat index of each window's tap 0
+    starts = _grid(bases, torch.add, x, kind)  # (*out) flat index of each window's tap 0
     first = first_real_taps(kernel_size, stride, lo, dilation, out)
     first = _grid(first, torch.add, x, torch.int64)  # (*out) tap where torch's argmax starts
-    # torch moves its argmax when `value > max or isnan(value)`, starting from the first real
-    # tap of the window: ties keep the first max, a NaN wins and the last NaN wins
-    taps = tap_slices(kernel_size, stride, dilation, out)
-    y = xp[taps[0]]
-    indices = (starts + torch.tensor(offsets, device=x.device)[first]).expand(y.shape)
-    for index, offset in zip(taps[1:], offsets[1:]):
-        value = xp[index]
-        moved = (value > y) | value.isnan()
-        y = torch.where(moved, value, y)
-        indices = torch.where(moved, starts + offset, indices)
-    y, indices = y.contiguous(), indices.contiguous()
+    start = starts + torch.tensor(offsets, dtype=kind, device=x.device)[first]  # (*out)
+    y, indices = _first_max(xp, taps, starts, offsets, start)
+    if y.is_floating_point() and y.sum().isnan():  # a NaN in some window (or inf - inf)
+        y, indices = _first_max_nan(xp, taps, starts, offsets, start)
+    indices = indices.to(torch.int64)
     hollow = hollow_windows(spatial, kernel_size, stride, lo, dilation, out)
     if not any(map(any, hollow)):
         return (y, indices), MaxPoolCache(indices, tuple(x.shape), False)
@@ -109,6 +106,42 @@ def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
     hollow = _grid(hollow, torch.logical_or, x, torch.bool)  # (*out)
     route = torch.where(hollow, math.prod(spatial), indices)
     return (y, indices), MaxPoolCache(route, tuple(x.shape), True)
+
+
+def _first_max(xp, taps, starts, offsets, start):
+    """Running max over the taps in row-major order with torch's argmax, for NaN-free windows.
+
+    Returns y (N, C, *out) and each window's flat index `starts + offsets[t]` of its first max,
+    counted from `start`, its first real tap (padding taps never move the max). The max only
+    grows, so tap t moved it iff the new max differs from the old: a compare of contiguous
+    buffers, not of a strided view. A later tap has a larger flat index, so the argmax is a
+    running max of `moved * index`: vectorized, unlike a masked write. Wrong only where a
+    window holds a NaN.
+    """
+    y = xp[taps[0]].clone(memory_format=torch.contiguous_format)  # (N, C, *out)
+    indices = start.expand(y.shape).clone()
+    y_new, moved = torch.empty_like(y), torch.empty_like(indices)
+    for index, offset in zip(taps[1:], offsets[1:]):
+        torch.maximum(y, xp[index], out=y_new)
+        torch.ne(y_new, y, out=moved)  # 0 or 1
+        moved *= starts + offset
+        torch.maximum(indices, moved, out=indices)
+        y, y_new = y_new, y
+    return y, indices
+
+
+def _first_max_nan(xp, taps, starts, offsets, start):
+    """_first_max for windows holding a NaN, as torch: `value > max or isnan(value)` moves it.
+
+    Ties keep the first max, a NaN wins and the last NaN wins.
+    """
+    y, indices = xp[taps[0]], start
+    for index, offset in zip(taps[1:], offsets[1:]):
+        value = xp[index]
+        moved = (value > y) | value.isnan()
+        y = torch.where(moved, value, y)
+        indices = torch.where(moved, starts + offset, indices)
+    return y.contiguous(), indices.expand(y.shape).contiguous()
 
 
 def max_pool_backward(cache: MaxPoolCache, grad_y, needs):
