@@ -11,6 +11,8 @@ import torch.nn.functional as F
 
 import scratch.kernels.numpy as numpy_kernels
 import scratch.kernels.torch as torch_kernels
+from scratch.kernels.numpy import conv as numpy_conv
+from scratch.kernels.torch import conv as torch_conv
 from scratch.kernels.windows import same_padding
 
 
@@ -27,6 +29,7 @@ class Case:
     bias: bool = True
     padding_mode: str = "zeros"
     layout: str = "contiguous"  # or "strided": x a transposed view, weight every other element
+    block: int | None = None  # batch elements per im2col block, forced; None: the kernels' own
 
     def ntuple(self, value) -> tuple[int, ...]:
         d = len(self.kernel)
@@ -91,6 +94,17 @@ CASES = [
          padding_mode="replicate"),
     Case("3d-same-even", (2, 2, 5, 4, 4), 3, (2, 3, 2), padding="same"),
     Case("3d-batch-last", (16, 2, 4, 4, 4), 3, (3, 3, 3), padding=(1, 1, 1)),
+    # im2col in blocks of batch elements (as for large images), the cache keeps x, not cols
+    Case("2d-blocks", (5, 3, 8, 7), 4, (3, 3), padding=(1, 1), block=2),
+    Case("2d-blocks-of-one", (3, 2, 6, 5), 3, (3, 2), stride=(2, 1), block=1),
+    Case("2d-blocks-groups-dilation", (5, 4, 9, 8), 6, (3, 2), dilation=(2, 1), groups=2,
+         padding=(2, 1), block=3, layout="strided"),
+    Case("2d-blocks-many-channels", (3, 40, 5, 4), 6, (3, 2), padding=(1, 0), block=2),
+    Case("2d-blocks-depthwise-reflect", (4, 3, 6, 5), 3, (3, 3), groups=3, padding=(1, 2),
+         padding_mode="reflect", block=3),
+    Case("1d-blocks", (4, 3, 11), 4, (3,), padding=(1,), block=3),
+    Case("3d-blocks-circular", (3, 2, 4, 5, 4), 3, (2, 3, 2), padding=(1, 1, 0),
+         padding_mode="circular", block=2),
 ]  # fmt: skip
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 BACKENDS = ("numpy", "torch")
@@ -119,6 +133,15 @@ def make_grad_y(y: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """A random g, scaled so that dW (a sum over N * prod(out) terms) is O(1) like y."""
     g = torch.randn(y.shape, generator=gen, dtype=y.dtype)
     return g / float(np.sqrt(max(y.shape[0] * np.prod(y.shape[2:]), 1)))
+
+
+def force_block(monkeypatch, case: Case, dtype: torch.dtype, out: tuple[int, ...]) -> None:
+    """Set both backends' BLOCK_BYTES so that im2col runs `case.block` batch elements at a time."""
+    if case.block is None:
+        return
+    per_element = case.x[1] * np.prod(case.kernel) * np.prod(out) * dtype.itemsize  # cols bytes
+    for module in (numpy_conv, torch_conv):
+        monkeypatch.setattr(module, "BLOCK_BYTES", int(case.block * per_element))
 
 
 def run_kernels(backend: str, inputs, grad_y: torch.Tensor, needs=ALL, **options):
@@ -166,9 +189,10 @@ def assert_close(actual, expected, dtype: torch.dtype) -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_conv_matches_torch(case: Case, dtype, backend, gen):
+def test_conv_matches_torch(case: Case, dtype, backend, gen, monkeypatch):
     inputs = make_inputs(case, dtype, gen)
     expected_y, _ = reference(case, inputs)
+    force_block(monkeypatch, case, dtype, expected_y.shape[2:])
     grad_y = make_grad_y(expected_y, gen)
     originals = [None if t is None else t.clone() for t in inputs]
     y, grads = run_kernels(backend, inputs, grad_y, **case.options())
@@ -192,15 +216,18 @@ NEEDS = {
     "x-and-bias": (True, False, True),
     "none": (False, False, False),
 }
-NEEDS_CASES = [c for c in CASES if c.name in ("2d-groups2", "2d-batch-last", "1d-reflect")]
+NEEDS_CASES = [
+    c for c in CASES if c.name in ("2d-groups2", "2d-batch-last", "1d-reflect", "2d-blocks")
+]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", NEEDS_CASES, ids=[c.name for c in NEEDS_CASES])
 @pytest.mark.parametrize("needs", NEEDS.values(), ids=NEEDS.keys())
-def test_conv_backward_skips_unneeded_grads(needs, case, backend, gen):
+def test_conv_backward_skips_unneeded_grads(needs, case, backend, gen, monkeypatch):
     inputs = make_inputs(case, torch.float64, gen)
     expected_y, _ = reference(case, inputs)
+    force_block(monkeypatch, case, torch.float64, expected_y.shape[2:])
     grad_y = make_grad_y(expected_y, gen)
     _, grads = run_kernels(backend, inputs, grad_y, needs, **case.options())
     _, expected_grads = reference(case, inputs, grad_y)
@@ -209,3 +236,19 @@ def test_conv_backward_skips_unneeded_grads(needs, case, backend, gen):
             assert_close(grad, expected, torch.float64)
         else:
             assert grad is None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("block", [None, 2], ids=["one-block", "blocks"])
+def test_conv_cache_keeps_x_instead_of_cols_in_blocks(block, backend, gen, monkeypatch):
+    """One block: the cache keeps cols for backward. Blocks: only x, which autograd keeps anyway."""
+    case = Case("2d", (5, 3, 8, 7), 4, (3, 3), padding=(1, 1), block=block)
+    inputs = make_inputs(case, torch.float32, gen)
+    force_block(monkeypatch, case, torch.float32, (8, 7))
+    module, arrays = (numpy_kernels, [t.numpy() for t in inputs]) if backend == "numpy" else (
+        torch_kernels, inputs)  # fmt: skip
+    _, cache = module.conv_forward(*arrays, **case.options())
+    if block is None:
+        assert cache.x is None and cache.cols.shape == (3 * 9, 5 * 8 * 7)
+    else:
+        assert cache.cols is None and cache.x is arrays[0]

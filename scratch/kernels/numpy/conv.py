@@ -14,6 +14,12 @@ innermost run, so the copies and the strided adds want long runs:
              place. Large images.
   (*out, N)  batch last: runs are whole rows times N, at the price of transposing x, y, grad_y
              and grad_x. Small feature maps (LeNet's 10x10, VGG's last 14x14) in big batches.
+
+Memory: im2col multiplies the input by prod(kernel) (VGG16's 13 convs at batch 8: 2.6 GB of
+cols, against torch's 0.8 GB peak for the whole model). A layer whose cols exceed `BLOCK_BYTES`
+builds them a block of batch elements at a time into one reused buffer (blocks sized by memory,
+never below one element: LeNet's layers are one block, VGG's 224x224 ones one image each); its
+cache then keeps x, which autograd keeps alive anyway, and backward rebuilds each block's cols.
 Other shape dispatches (each measured with OpenBLAS, one thread) are commented where they are.
 """
 
@@ -32,19 +38,33 @@ __all__ = ["conv_forward", "conv_backward"]
 
 Pads = tuple[tuple[int, int], ...]
 
+# The most bytes of cols built at once. VGG16 features fwd+bwd, batch 8, float32, one thread:
+# 16-32 MiB are fastest (whole-model time vs torch 1.52-1.58x; 8 MiB 1.73x, 128 MiB 1.72x,
+# no blocks 2.3x, where GB-sized fresh buffers cost page faults); peak memory 1.2x torch's.
+BLOCK_BYTES = 32 * 2**20
 
-class ConvCache(NamedTuple):
-    cols: np.ndarray  # (C_in * prod(kernel), N * prod(out)), rows (channel, tap)
-    weight: np.ndarray  # (C_out, C_in / groups, *kernel)
+
+class ConvGeometry(NamedTuple):
+    """Everything about one convolution that is not an array: forward and backward share it."""
+
     x_shape: tuple[int, ...]  # (N, C_in, *spatial)
+    kernel: tuple[int, ...]
     out: tuple[int, ...]  # output spatial sizes
     stride: tuple[int, ...]
     padding: Pads  # (lo, hi) per spatial dim
     dilation: tuple[int, ...]
     groups: int
     padding_mode: str
-    has_bias: bool
+    block: int  # batch elements per im2col block; >= N: one block
     batch_last: bool  # column order of cols: (*out, N) if True, else (N, *out)
+
+
+class ConvCache(NamedTuple):
+    x: np.ndarray | None  # the input (N, C_in, *spatial) when im2col runs in blocks, else None
+    cols: np.ndarray | None  # one block: (C_in * prod(kernel), N * prod(out)), else None
+    weight: np.ndarray  # (C_out, C_in / groups, *kernel)
+    geometry: ConvGeometry
+    has_bias: bool
 
 
 def conv_forward(x, weight, bias, *, stride, padding, dilation, groups, padding_mode):
@@ -54,20 +74,18 @@ def conv_forward(x, weight, bias, *, stride, padding, dilation, groups, padding_
     -> y (N, C_out, *out), out per torch's formula on the padded input. padding_mode 'zeros',
     'reflect', 'replicate' or 'circular' pads as `F.pad(mode=...)` does before convolving.
     """
-    n, c_out, kernel = x.shape[0], weight.shape[0], weight.shape[2:]
-    out = tuple(
-        conv_out_size(size, k, s, lo, hi, dl)
-        for size, k, s, (lo, hi), dl in zip(x.shape[2:], kernel, stride, padding, dilation)
-    )
-    batch_last = _batch_last(n, out, stride)
-    xp = _pad(x, padding, padding_mode, batch_last)  # (N, C_in, *padded)
-    cols = _im2col(xp, kernel, stride, dilation, out, batch_last)
-    y = _forward_gemm(cols, weight, bias, groups, (n, math.prod(out)), batch_last)
-    cache = ConvCache(
-        cols, weight, x.shape, out, tuple(stride), tuple(padding), tuple(dilation), groups,
-        padding_mode, bias is not None, batch_last,
-    )  # fmt: skip
-    return y.reshape(n, c_out, *out), cache
+    geo = _geometry(x, weight.shape, stride, padding, dilation, groups, padding_mode)
+    n, c_out = x.shape[0], weight.shape[0]
+    y = np.empty((n, c_out, math.prod(geo.out)), dtype=x.dtype)
+    buffer = _cols_buffer(geo, x.dtype)  # reused by every block
+    for batch in _blocks(geo):
+        cols = _im2col(x[batch], geo, buffer)
+        _forward_gemm(cols, weight, bias, geo, y[batch])
+    # One block: backward reuses its cols. Several: keep x (autograd keeps it alive anyway)
+    # and rebuild each block's cols in backward, so no layer holds an im2col-sized matrix.
+    one = n <= geo.block
+    cache = ConvCache(None if one else x, cols if one else None, weight, geo, bias is not None)
+    return y.reshape(n, c_out, *geo.out), cache
 
 
 def conv_backward(cache: ConvCache, grad_y, needs):
@@ -76,96 +94,146 @@ def conv_backward(cache: ConvCache, grad_y, needs):
     Shapes: grad_y (N, C_out, *out) -> grad_x (N, C_in, *spatial), grad_weight like weight,
     grad_bias (C_out,).
     """
-    c_out, g = grad_y.shape[1], cache.groups
+    geo, weight = cache.geometry, cache.weight
+    (n, c_out), g, dtype = grad_y.shape[:2], geo.groups, grad_y.dtype
     need_bias = cache.has_bias and needs[2]
     if not (needs[0] or needs[1]):
         return None, None, grad_y.sum(axis=(0, *range(2, grad_y.ndim))) if need_bias else None
-    # (N, C_out, *out) -> (C_out, <columns>) -> (g, C_out/g, N * P): the column order of cols
-    columns = grad_y.shape[0] * math.prod(cache.out)  # N * P
-    gy = np.ascontiguousarray(_from_batch_channel(grad_y, cache.batch_last))
-    grad_bias = gy.reshape(c_out, columns).sum(axis=1) if need_bias else None
-    gy = gy.reshape(g, c_out // g, columns)
-    grad_weight = _grad_weight(cache, gy) if needs[1] else None
-    grad_x = _grad_input(cache, gy) if needs[0] else None
+    grad_y = grad_y.reshape(n, c_out, math.prod(geo.out))  # (N, C_out, P)
+    grad_x = np.empty(geo.x_shape, dtype) if needs[0] else None
+    grad_weight = np.zeros(weight.shape, dtype) if needs[1] else None
+    grad_bias = np.zeros(c_out, dtype) if need_bias else None
+    rebuild = needs[1] and cache.cols is None
+    buffer = _cols_buffer(geo, dtype) if rebuild else None
+    w_t = _weight_taps(weight, geo) if needs[0] else None
+    for batch in _blocks(geo):
+        # (n, C_out, P) -> (C_out, <columns>) -> (g, C_out/g, n * P): the column order of cols
+        gy = np.ascontiguousarray(_from_batch_channel(grad_y[batch], geo.batch_last))
+        if need_bias:
+            grad_bias += gy.reshape(c_out, -1).sum(axis=1)
+        gy = gy.reshape(g, c_out // g, -1)
+        if needs[1]:
+            cols = _im2col(cache.x[batch], geo, buffer) if rebuild else cache.cols
+            grad_weight += _grad_weight(cols, gy, geo, weight.shape)
+        if needs[0]:
+            _grad_input(w_t, gy, geo, grad_x[batch])
     return grad_x, grad_weight, grad_bias
 
 
-def _forward_gemm(cols, weight, bias, groups: int, batch: tuple[int, int], batch_last: bool):
-    """y = W @ cols + b per group. Shapes: cols (C_in * K, <columns>) -> y (N, C_out, P)."""
-    (n, positions), c_out = batch, weight.shape[0]
-    w = weight.reshape(groups, c_out // groups, -1)  # (g, C_out/g, C_in/g * K)
-    if groups == 1 and not batch_last:
+def _forward_gemm(cols, weight, bias, geo: ConvGeometry, y) -> None:
+    """y = W @ cols + b per group, written into y.
+
+    Shapes: cols (C_in * K, <columns of n>), y (n, C_out, P).
+    """
+    (n, c_out, positions), g = y.shape, geo.groups
+    w = weight.reshape(g, c_out // g, -1)  # (g, C_out/g, C_in/g * K)
+    if g == 1 and not geo.batch_last:
         # per batch element a strided (C_in * K, P) block of cols: y written in place, no copy
-        y = np.empty((n, c_out, positions), dtype=cols.dtype)
         np.matmul(w[0], cols.reshape(w.shape[2], n, positions).transpose(1, 0, 2), out=y)
         if bias is not None:
             y += bias[:, None]
-        return y
-    y_cols = np.matmul(w, cols.reshape(groups, w.shape[2], n * positions))  # (g, C_out/g, N * P)
-    columns = _columns(n, (positions,), batch_last)
-    y_cols = _to_batch_channel(y_cols.reshape(c_out, *columns), batch_last)  # (N, C_out, P)
-    y = np.empty(y_cols.shape, dtype=cols.dtype)
+        return
+    y_cols = np.matmul(w, cols.reshape(g, w.shape[2], n * positions))  # (g, C_out/g, n * P)
+    columns = _columns(n, (positions,), geo.batch_last)
+    y_cols = _to_batch_channel(y_cols.reshape(c_out, *columns), geo.batch_last)  # (n, C_out, P)
     if bias is None:
         np.copyto(y, y_cols)
     else:  # the reordering copy adds the bias on the way
         np.add(y_cols, bias[:, None], out=y)
-    return y
 
 
-def _grad_weight(cache: ConvCache, gy):
-    """dW = gy @ cols.T as ONE GEMM over the N * P columns. Shapes: gy (g, C_out/g, N * P)."""
+def _grad_weight(cols, gy, geo: ConvGeometry, shape):
+    """dW = gy @ cols.T as ONE GEMM over the n * P columns. Shapes: gy (g, C_out/g, n * P)."""
     g, c_out_g, columns = gy.shape
-    cols = cache.cols.reshape(g, cache.cols.shape[0] // g, columns)  # (g, C_in/g * K, N * P)
+    cols = cols.reshape(g, cols.shape[0] // g, columns)  # (g, C_in/g * K, n * P)
     if c_out_g * cols.shape[1] > 65536:
-        return np.matmul(gy, cols.transpose(0, 2, 1)).reshape(cache.weight.shape)
+        return np.matmul(gy, cols.transpose(0, 2, 1)).reshape(shape)
     # A small dW: OpenBLAS is up to 1.6x faster at (cols @ gy.T).T, the transpose is cheap.
-    n, positions = cache.x_shape[0], math.prod(cache.out)
-    if g == 1 and c_out_g * cols.shape[1] <= 1024 and not cache.batch_last and positions >= 256:
+    positions = math.prod(geo.out)
+    n = columns // positions
+    if g == 1 and c_out_g * cols.shape[1] <= 1024 and not geo.batch_last and positions >= 256:
         # A tiny dW over a long reduction (LeNet's first layer) runs 2-3x faster as one small
         # GEMM per batch element, summed.
-        # cols (g, C_in/g * K, N, P) -> (g, N, C_in/g * K, P), gy -> (g, N, P, C_out/g)
+        # cols (g, C_in/g * K, n, P) -> (g, n, C_in/g * K, P), gy -> (g, n, P, C_out/g)
         per_n = cols.reshape(g, cols.shape[1], n, positions).transpose(0, 2, 1, 3)
         gy_t = gy.reshape(g, c_out_g, n, positions).transpose(0, 2, 3, 1)
         grad_t = np.matmul(per_n, gy_t).sum(axis=1)  # (g, C_in/g * K, C_out/g)
     else:
         grad_t = np.matmul(cols, gy.transpose(0, 2, 1))  # (g, C_in/g * K, C_out/g)
-    return np.ascontiguousarray(grad_t.transpose(0, 2, 1)).reshape(cache.weight.shape)
+    return np.ascontiguousarray(grad_t.transpose(0, 2, 1)).reshape(shape)
 
 
-def _grad_input(cache: ConvCache, gy):
+def _weight_taps(weight, geo: ConvGeometry):
+    """The rows of W.T for `_grad_input`'s GEMMs, a few kernel taps at a time.
+
+    Shapes: (C_out, C_in/g, *kernel) -> (g, K / per_gemm, per_gemm * C_in/g, C_out/g). A kernel
+    row per GEMM with many channels, a single tap with few (OpenBLAS prefers the smaller GEMM).
+    """
+    c_out, c_in_g = weight.shape[:2]
+    per_gemm = geo.kernel[-1] if c_in_g >= 32 else 1  # taps per GEMM
+    # (C_out, C_in/g, *kernel) -> (g, C_out/g, C_in/g, K) -> (g, K, C_in/g, C_out/g)
+    w_t = weight.reshape(geo.groups, c_out // geo.groups, c_in_g, -1).transpose(0, 3, 2, 1)
+    return w_t.reshape(geo.groups, -1, per_gemm * c_in_g, c_out // geo.groups)  # one copy
+
+
+def _grad_input(w_t, gy, geo: ConvGeometry, grad_x) -> None:
     """grad_x: dcols = W.T @ gy a few kernel taps at a time, each tap added back in place.
 
-    Shapes: gy (g, C_out/g, N * P) -> (N, C_in, *spatial). Going a kernel row (many channels)
-    or a single tap (few channels, where OpenBLAS prefers the smaller GEMM) at a time keeps
-    the extra memory far below a second im2col-sized matrix.
+    Shapes: w_t from `_weight_taps`, gy (g, C_out/g, n * P) -> grad_x (n, C_in, *spatial),
+    written in place. The extra memory stays at a few taps' (C_in, n * P) blocks instead of a
+    second im2col-sized matrix.
     """
-    n, c_in, *spatial = cache.x_shape
-    kernel, out, batch_last = cache.weight.shape[2:], cache.out, cache.batch_last
-    g, c_out_g, c_in_g = cache.groups, gy.shape[1], c_in // cache.groups
-    padded = tuple(size + lo + hi for size, (lo, hi) in zip(spatial, cache.padding))
-    per_gemm = kernel[-1] if c_in_g >= 32 else 1  # taps per GEMM
-    # (C_out, C_in/g, *kernel) -> (g, C_out/g, C_in/g, K) -> (g, K / per_gemm, per_gemm * C_in/g,
-    # C_out/g): the rows of W.T for per_gemm consecutive taps
-    w_t = cache.weight.reshape(g, c_out_g, c_in_g, -1).transpose(0, 3, 2, 1)
-    w_t = w_t.reshape(g, -1, per_gemm * c_in_g, c_out_g)
+    (n, c_in, *spatial), out, batch_last = grad_x.shape, geo.out, geo.batch_last
+    g, c_out_g, c_in_g = geo.groups, gy.shape[1], c_in // geo.groups
+    padded = tuple(size + lo + hi for size, (lo, hi) in zip(spatial, geo.padding))
+    per_gemm = w_t.shape[2] // c_in_g  # taps per GEMM
     grad_p = np.zeros((g, c_in_g, *_columns(n, padded, batch_last)), dtype=gy.dtype)
     block = np.empty((g, per_gemm, c_in_g, *_columns(n, out, batch_last)), dtype=gy.dtype)
     block_2d = block.reshape(g, per_gemm * c_in_g, gy.shape[2])  # the GEMM's view of it
-    for index, tap in enumerate(np.ndindex(*kernel)):
+    for index, tap in enumerate(np.ndindex(*geo.kernel)):
         if index % per_gemm == 0 and c_out_g == 1:  # depthwise: W.T @ gy scales gy's rows
             np.multiply(w_t[:, index // per_gemm], gy, out=block_2d)
         elif index % per_gemm == 0:
             np.matmul(w_t[:, index // per_gemm], gy, out=block_2d)
         window = tuple(
             slice(k * dl, k * dl + (o - 1) * s + 1, s)
-            for k, dl, o, s in zip(tap, cache.dilation, out, cache.stride)
+            for k, dl, o, s in zip(tap, geo.dilation, out, geo.stride)
         )
         at = (..., *window, slice(None)) if batch_last else (..., *window)
         grad_p[at] += block[:, index % per_gemm]
     grad_p = grad_p.reshape(c_in, *grad_p.shape[2:])  # (C_in, <padded columns>)
     first = 1 if batch_last else 2  # the first spatial axis of grad_p
-    grad_p = _unpad(grad_p, first, spatial, cache.padding, cache.padding_mode)
-    return np.ascontiguousarray(_to_batch_channel(grad_p, batch_last))
+    grad_p = _unpad(grad_p, first, spatial, geo.padding, geo.padding_mode)
+    np.copyto(grad_x, _to_batch_channel(grad_p, batch_last))
+
+
+def _geometry(x, w_shape, stride, padding, dilation, groups: int, mode: str) -> ConvGeometry:
+    """Output sizes, batch blocks and column order of a convolution of x by a weight of w_shape."""
+    n, c_in, *spatial = x.shape
+    kernel = tuple(w_shape[2:])
+    out = tuple(
+        conv_out_size(size, k, s, lo, hi, dl)
+        for size, k, s, (lo, hi), dl in zip(spatial, kernel, stride, padding, dilation)
+    )
+    per_element = c_in * math.prod(kernel) * math.prod(out) * x.itemsize  # cols bytes
+    block = max(1, BLOCK_BYTES // max(per_element, 1))
+    batch_last = block >= n and _batch_last(n, out, stride)
+    return ConvGeometry(
+        tuple(x.shape), kernel, out, tuple(stride), tuple(padding), tuple(dilation), groups,
+        mode, block, batch_last,
+    )  # fmt: skip
+
+
+def _blocks(geo: ConvGeometry) -> list[slice]:
+    """The batch in slices of `geo.block` elements (one empty slice for an empty batch)."""
+    return [slice(i, i + geo.block) for i in range(0, max(geo.x_shape[0], 1), geo.block)]
+
+
+def _cols_buffer(geo: ConvGeometry, dtype) -> np.ndarray:
+    """Flat memory for the cols of one block, (C_in * K * min(block, N) * P,)."""
+    n, c_in = geo.x_shape[:2]
+    size = c_in * math.prod(geo.kernel) * min(geo.block, n) * math.prod(geo.out)
+    return np.empty(size, dtype)
 
 
 def _batch_last(n: int, out, stride) -> bool:
@@ -189,14 +257,17 @@ def _to_batch_channel(a, batch_last: bool):
     return a.transpose(d + 1, 0, *range(1, 1 + d)) if batch_last else a.swapaxes(0, 1)
 
 
-def _im2col(xp, kernel, stride, dilation, out, batch_last: bool):
-    """(N, C, *padded) -> cols (C * prod(kernel), N * prod(out)), rows ordered (channel, tap)."""
-    d = len(kernel)
-    windows = window_view(xp, kernel, stride, dilation, out)  # (N, C, *out, *kernel)
-    tail = (*range(2, 2 + d), 0) if batch_last else (0, *range(2, 2 + d))
-    order = (1, *range(2 + d, 2 + 2 * d), *tail)  # -> (C, *kernel, <columns>)
-    rows, columns = xp.shape[1] * math.prod(kernel), xp.shape[0] * math.prod(out)
-    return np.ascontiguousarray(windows.transpose(order)).reshape(rows, columns)
+def _im2col(x, geo: ConvGeometry, buffer):
+    """(n, C, *spatial) -> cols (C * K, n * prod(out)), rows ordered (channel, tap), written
+    into the front of the flat `buffer` by ONE copy from a strided window view."""
+    d, kernel, out = len(geo.kernel), geo.kernel, geo.out
+    xp = _pad(x, geo.padding, geo.padding_mode, geo.batch_last)  # (n, C, *padded)
+    windows = window_view(xp, kernel, geo.stride, geo.dilation, out)  # (n, C, *out, *kernel)
+    tail = (*range(2, 2 + d), 0) if geo.batch_last else (0, *range(2, 2 + d))
+    windows = windows.transpose(1, *range(2 + d, 2 + 2 * d), *tail)  # (C, *kernel, <columns>)
+    cols = buffer[: windows.size].reshape(windows.shape)
+    np.copyto(cols, windows)
+    return cols.reshape(x.shape[1] * math.prod(kernel), x.shape[0] * math.prod(out))
 
 
 def _pad(x, padding: Pads, mode: str, batch_last: bool):
