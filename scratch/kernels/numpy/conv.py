@@ -39,8 +39,8 @@ __all__ = ["conv_forward", "conv_backward"]
 Pads = tuple[tuple[int, int], ...]
 
 # The most bytes of cols built at once. VGG16 features fwd+bwd, batch 8, float32, one thread:
-# 16-32 MiB are fastest (whole-model time vs torch 1.52-1.58x; 8 MiB 1.73x, 128 MiB 1.72x,
-# no blocks 2.3x, where GB-sized fresh buffers cost page faults); peak memory 1.2x torch's.
+# 16-32 MiB are fastest (whole-model time vs torch 1.52-1.62x; 8 MiB 1.73x, 128 MiB 1.72x,
+# no blocks 2.3-2.4x, where GB-sized fresh buffers cost page faults); peak memory 1.2x torch's.
 BLOCK_BYTES = 32 * 2**20
 
 
