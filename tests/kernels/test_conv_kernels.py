@@ -11,8 +11,6 @@ import torch.nn.functional as F
 
 import scratch.kernels.numpy as numpy_kernels
 import scratch.kernels.torch as torch_kernels
-from scratch.kernels.numpy import conv as numpy_conv
-from scratch.kernels.torch import conv as torch_conv
 from scratch.kernels.windows import same_padding
 
 
@@ -135,13 +133,12 @@ def make_grad_y(y: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return g / float(np.sqrt(max(y.shape[0] * np.prod(y.shape[2:]), 1)))
 
 
-def force_block(monkeypatch, case: Case, dtype: torch.dtype, out: tuple[int, ...]) -> None:
-    """Set both backends' BLOCK_BYTES so that im2col runs `case.block` batch elements at a time."""
+def block_options(case: Case, dtype: torch.dtype, out: tuple[int, ...]) -> dict:
+    """The kernel's `block_bytes` that makes im2col run `case.block` batch elements at a time."""
     if case.block is None:
-        return
+        return {}
     per_element = case.x[1] * np.prod(case.kernel) * np.prod(out) * dtype.itemsize  # cols bytes
-    for module in (numpy_conv, torch_conv):
-        monkeypatch.setattr(module, "BLOCK_BYTES", int(case.block * per_element))
+    return {"block_bytes": int(case.block * per_element)}
 
 
 def run_kernels(backend: str, inputs, grad_y: torch.Tensor, needs=ALL, **options):
@@ -189,13 +186,13 @@ def assert_close(actual, expected, dtype: torch.dtype) -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_conv_matches_torch(case: Case, dtype, backend, gen, monkeypatch):
+def test_conv_matches_torch(case: Case, dtype, backend, gen):
     inputs = make_inputs(case, dtype, gen)
     expected_y, _ = reference(case, inputs)
-    force_block(monkeypatch, case, dtype, expected_y.shape[2:])
+    blocks = block_options(case, dtype, expected_y.shape[2:])
     grad_y = make_grad_y(expected_y, gen)
     originals = [None if t is None else t.clone() for t in inputs]
-    y, grads = run_kernels(backend, inputs, grad_y, **case.options())
+    y, grads = run_kernels(backend, inputs, grad_y, **case.options(), **blocks)
     _, expected_grads = reference(case, inputs, grad_y)
     assert_close(y, expected_y, dtype)
     for grad, expected in zip(grads, expected_grads):
@@ -224,12 +221,12 @@ NEEDS_CASES = [
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", NEEDS_CASES, ids=[c.name for c in NEEDS_CASES])
 @pytest.mark.parametrize("needs", NEEDS.values(), ids=NEEDS.keys())
-def test_conv_backward_skips_unneeded_grads(needs, case, backend, gen, monkeypatch):
+def test_conv_backward_skips_unneeded_grads(needs, case, backend, gen):
     inputs = make_inputs(case, torch.float64, gen)
     expected_y, _ = reference(case, inputs)
-    force_block(monkeypatch, case, torch.float64, expected_y.shape[2:])
+    blocks = block_options(case, torch.float64, expected_y.shape[2:])
     grad_y = make_grad_y(expected_y, gen)
-    _, grads = run_kernels(backend, inputs, grad_y, needs, **case.options())
+    _, grads = run_kernels(backend, inputs, grad_y, needs, **case.options(), **blocks)
     _, expected_grads = reference(case, inputs, grad_y)
     for grad, expected, need in zip(grads, expected_grads, needs):
         if need:
@@ -240,14 +237,14 @@ def test_conv_backward_skips_unneeded_grads(needs, case, backend, gen, monkeypat
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("block", [None, 2], ids=["one-block", "blocks"])
-def test_conv_cache_keeps_x_instead_of_cols_in_blocks(block, backend, gen, monkeypatch):
+def test_conv_cache_keeps_x_instead_of_cols_in_blocks(block, backend, gen):
     """One block: the cache keeps cols for backward. Blocks: only x, which autograd keeps anyway."""
     case = Case("2d", (5, 3, 8, 7), 4, (3, 3), padding=(1, 1), block=block)
     inputs = make_inputs(case, torch.float32, gen)
-    force_block(monkeypatch, case, torch.float32, (8, 7))
+    blocks = block_options(case, torch.float32, (8, 7))
     module, arrays = (numpy_kernels, [t.numpy() for t in inputs]) if backend == "numpy" else (
         torch_kernels, inputs)  # fmt: skip
-    _, cache = module.conv_forward(*arrays, **case.options())
+    _, cache = module.conv_forward(*arrays, **case.options(), **blocks)
     if block is None:
         assert cache.x is None and cache.cols.shape == (3 * 9, 5 * 8 * 7)
     else:

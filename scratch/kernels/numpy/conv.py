@@ -32,31 +32,18 @@ from typing import NamedTuple
 import numpy as np
 
 from scratch.kernels.numpy._window import window_view
-from scratch.kernels.windows import conv_out_size, pad_index
+from scratch.kernels.windows import (
+    BLOCK_BYTES,
+    ConvGeometry,
+    cols_dims,
+    conv_blocks,
+    conv_geometry,
+    pad_index,
+)
 
 __all__ = ["conv_forward", "conv_backward"]
 
 Pads = tuple[tuple[int, int], ...]
-
-# The most bytes of cols built at once. VGG16 features fwd+bwd, batch 8, float32, one thread:
-# 16-32 MiB are fastest (whole-model time vs torch 1.52-1.62x; 8 MiB 1.73x, 128 MiB 1.72x,
-# no blocks 2.3-2.4x, where GB-sized fresh buffers cost page faults); peak memory 1.2x torch's.
-BLOCK_BYTES = 32 * 2**20
-
-
-class ConvGeometry(NamedTuple):
-    """Everything about one convolution that is not an array: forward and backward share it."""
-
-    x_shape: tuple[int, ...]  # (N, C_in, *spatial)
-    kernel: tuple[int, ...]
-    out: tuple[int, ...]  # output spatial sizes
-    stride: tuple[int, ...]
-    padding: Pads  # (lo, hi) per spatial dim
-    dilation: tuple[int, ...]
-    groups: int
-    padding_mode: str
-    block: int  # batch elements per im2col block; >= N: one block
-    batch_last: bool  # column order of cols: (*out, N) if True, else (N, *out)
 
 
 class ConvCache(NamedTuple):
@@ -67,18 +54,30 @@ class ConvCache(NamedTuple):
     has_bias: bool
 
 
-def conv_forward(x, weight, bias, *, stride, padding, dilation, groups, padding_mode):
+def conv_forward(
+    x, weight, bias, *, stride, padding, dilation, groups, padding_mode, block_bytes=BLOCK_BYTES
+):
     """N-d convolution (cross-correlation), as `torch.nn.functional.conv{1,2,3}d` / nn.Conv*d.
 
     Shapes: x (N, C_in, *spatial), weight (C_out, C_in / groups, *kernel), bias (C_out,) or None
     -> y (N, C_out, *out), out per torch's formula on the padded input. padding_mode 'zeros',
     'reflect', 'replicate' or 'circular' pads as `F.pad(mode=...)` does before convolving.
     """
-    geo = _geometry(x, weight.shape, stride, padding, dilation, groups, padding_mode)
+    geo = conv_geometry(
+        x.shape,
+        x.itemsize,
+        weight.shape,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        block_bytes,
+    )
     n, c_out = x.shape[0], weight.shape[0]
     y = np.empty((n, c_out, math.prod(geo.out)), dtype=x.dtype)
     buffer = _cols_buffer(geo, x.dtype)  # reused by every block
-    for batch in _blocks(geo):
+    for batch in conv_blocks(geo):
         cols = _im2col(x[batch], geo, buffer)
         _forward_gemm(cols, weight, bias, geo, y[batch])
     # One block: backward reuses its cols. Several: keep x (autograd keeps it alive anyway)
@@ -106,7 +105,7 @@ def conv_backward(cache: ConvCache, grad_y, needs):
     rebuild = needs[1] and cache.cols is None
     buffer = _cols_buffer(geo, dtype) if rebuild else None
     w_t = _weight_taps(weight, geo) if needs[0] else None
-    for batch in _blocks(geo):
+    for batch in conv_blocks(geo):
         # (n, C_out, P) -> (C_out, <columns>) -> (g, C_out/g, n * P): the column order of cols
         gy = np.ascontiguousarray(_from_batch_channel(grad_y[batch], geo.batch_last))
         if need_bias:
@@ -134,7 +133,7 @@ def _forward_gemm(cols, weight, bias, geo: ConvGeometry, y) -> None:
             y += bias[:, None]
         return
     y_cols = np.matmul(w, cols.reshape(g, w.shape[2], n * positions))  # (g, C_out/g, n * P)
-    columns = _columns(n, (positions,), geo.batch_last)
+    columns = cols_dims(n, (positions,), geo.batch_last)
     y_cols = _to_batch_channel(y_cols.reshape(c_out, *columns), geo.batch_last)  # (n, C_out, P)
     if bias is None:
         np.copyto(y, y_cols)
@@ -187,8 +186,8 @@ def _grad_input(w_t, gy, geo: ConvGeometry, grad_x) -> None:
     g, c_out_g, c_in_g = geo.groups, gy.shape[1], c_in // geo.groups
     padded = tuple(size + lo + hi for size, (lo, hi) in zip(spatial, geo.padding))
     per_gemm = w_t.shape[2] // c_in_g  # taps per GEMM
-    grad_p = np.zeros((g, c_in_g, *_columns(n, padded, batch_last)), dtype=gy.dtype)
-    block = np.empty((g, per_gemm, c_in_g, *_columns(n, out, batch_last)), dtype=gy.dtype)
+    grad_p = np.zeros((g, c_in_g, *cols_dims(n, padded, batch_last)), dtype=gy.dtype)
+    block = np.empty((g, per_gemm, c_in_g, *cols_dims(n, out, batch_last)), dtype=gy.dtype)
     block_2d = block.reshape(g, per_gemm * c_in_g, gy.shape[2])  # the GEMM's view of it
     for index, tap in enumerate(np.ndindex(*geo.kernel)):
         if index % per_gemm == 0 and c_out_g == 1:  # depthwise: W.T @ gy scales gy's rows
@@ -207,42 +206,11 @@ def _grad_input(w_t, gy, geo: ConvGeometry, grad_x) -> None:
     np.copyto(grad_x, _to_batch_channel(grad_p, batch_last))
 
 
-def _geometry(x, w_shape, stride, padding, dilation, groups: int, mode: str) -> ConvGeometry:
-    """Output sizes, batch blocks and column order of a convolution of x by a weight of w_shape."""
-    n, c_in, *spatial = x.shape
-    kernel = tuple(w_shape[2:])
-    out = tuple(
-        conv_out_size(size, k, s, lo, hi, dl)
-        for size, k, s, (lo, hi), dl in zip(spatial, kernel, stride, padding, dilation)
-    )
-    per_element = c_in * math.prod(kernel) * math.prod(out) * x.itemsize  # cols bytes
-    block = max(1, BLOCK_BYTES // max(per_element, 1))
-    batch_last = block >= n and _batch_last(n, out, stride)
-    return ConvGeometry(
-        tuple(x.shape), kernel, out, tuple(stride), tuple(padding), tuple(dilation), groups,
-        mode, block, batch_last,
-    )  # fmt: skip
-
-
-def _blocks(geo: ConvGeometry) -> list[slice]:
-    """The batch in slices of `geo.block` elements (one empty slice for an empty batch)."""
-    return [slice(i, i + geo.block) for i in range(0, max(geo.x_shape[0], 1), geo.block)]
-
-
 def _cols_buffer(geo: ConvGeometry, dtype) -> np.ndarray:
     """Flat memory for the cols of one block, (C_in * K * min(block, N) * P,)."""
     n, c_in = geo.x_shape[:2]
     size = c_in * math.prod(geo.kernel) * min(geo.block, n) * math.prod(geo.out)
     return np.empty(size, dtype)
-
-
-def _batch_last(n: int, out, stride) -> bool:
-    """Columns (*out, N) when output rows are short (numpy's per-run cost) and the batch long."""
-    return out[-1] < 16 and n >= 8 and n * (out[-1] if stride[-1] == 1 else 1) >= 64
-
-
-def _columns(n: int, spatial, batch_last: bool) -> tuple[int, ...]:
-    return (*spatial, n) if batch_last else (n, *spatial)
 
 
 def _from_batch_channel(a, batch_last: bool):
@@ -285,7 +253,7 @@ def _pad(x, padding: Pads, mode: str, batch_last: bool):
     zeros = any(lo or hi for lo, hi in padding)
     if not (zeros or batch_last):
         return x
-    shape = (x.shape[1], *_columns(x.shape[0], padded, batch_last))
+    shape = (x.shape[1], *cols_dims(x.shape[0], padded, batch_last))
     buffer = np.zeros(shape, x.dtype) if zeros else np.empty(shape, x.dtype)
     xp = _to_batch_channel(buffer, batch_last)  # (N, C, *padded) view
     xp[(..., *_interior(x.shape[2:], padding))] = x

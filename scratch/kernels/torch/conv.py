@@ -23,31 +23,18 @@ from typing import NamedTuple
 import torch
 
 from scratch.kernels.torch._window import window_view
-from scratch.kernels.windows import conv_out_size, pad_index
+from scratch.kernels.windows import (
+    BLOCK_BYTES,
+    ConvGeometry,
+    cols_dims,
+    conv_blocks,
+    conv_geometry,
+    pad_index,
+)
 
 __all__ = ["conv_forward", "conv_backward"]
 
 Pads = tuple[tuple[int, int], ...]
-
-# The most bytes of cols built at once. VGG16 features fwd+bwd, batch 8, float32, one thread:
-# 16 and 32 MiB equally fast (time vs torch 1.45-1.69x, 1.76-2.14x without blocks); peak
-# memory 1.5x torch's (4.8x without).
-BLOCK_BYTES = 32 * 2**20
-
-
-class ConvGeometry(NamedTuple):
-    """Everything about one convolution that is not a tensor: forward and backward share it."""
-
-    x_shape: tuple[int, ...]  # (N, C_in, *spatial)
-    kernel: tuple[int, ...]
-    out: tuple[int, ...]  # output spatial sizes
-    stride: tuple[int, ...]
-    padding: Pads  # (lo, hi) per spatial dim
-    dilation: tuple[int, ...]
-    groups: int
-    padding_mode: str
-    block: int  # batch elements per im2col block; >= N: one block
-    batch_last: bool  # column order of cols: (*out, N) if True, else (N, *out)
 
 
 class ConvCache(NamedTuple):
@@ -58,18 +45,30 @@ class ConvCache(NamedTuple):
     has_bias: bool
 
 
-def conv_forward(x, weight, bias, *, stride, padding, dilation, groups, padding_mode):
+def conv_forward(
+    x, weight, bias, *, stride, padding, dilation, groups, padding_mode, block_bytes=BLOCK_BYTES
+):
     """N-d convolution (cross-correlation), as `torch.nn.functional.conv{1,2,3}d` / nn.Conv*d.
 
     Shapes: x (N, C_in, *spatial), weight (C_out, C_in / groups, *kernel), bias (C_out,) or None
     -> y (N, C_out, *out), out per torch's formula on the padded input. padding_mode 'zeros',
     'reflect', 'replicate' or 'circular' pads as `F.pad(mode=...)` does before convolving.
     """
-    geo = _geometry(x, weight.shape, stride, padding, dilation, groups, padding_mode)
+    geo = conv_geometry(
+        x.shape,
+        x.element_size(),
+        weight.shape,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        block_bytes,
+    )
     n, c_out = x.shape[0], weight.shape[0]
     y = x.new_empty((n, c_out, math.prod(geo.out)))
     buffer = _cols_buffer(geo, x)  # reused by every block
-    for batch in _blocks(geo):
+    for batch in conv_blocks(geo):
         cols = _im2col(x[batch], geo, buffer)
         _forward_gemm(cols, weight, bias, geo, y[batch])
     # One block: backward reuses its cols. Several: keep x (autograd keeps it alive anyway)
@@ -97,7 +96,7 @@ def conv_backward(cache: ConvCache, grad_y, needs):
     rebuild = needs[1] and cache.cols is None
     buffer = _cols_buffer(geo, grad_y) if rebuild else None
     w_t = _weight_taps(weight, g) if needs[0] else None
-    for batch in _blocks(geo):
+    for batch in conv_blocks(geo):
         # (n, C_out, P) -> (C_out, <columns>) -> (g, C_out/g, n * P): the column order of cols
         gy = _from_batch_channel(grad_y[batch], geo.batch_last).contiguous()
         if need_bias:
@@ -120,7 +119,7 @@ def _forward_gemm(cols, weight, bias, geo: ConvGeometry, y) -> None:
     (n, c_out, positions), g = y.shape, geo.groups
     w = weight.reshape(g, c_out // g, -1)  # (g, C_out/g, C_in/g * K)
     y_cols = torch.matmul(w, cols.view(g, w.shape[2], n * positions))  # (g, C_out/g, n * P)
-    columns = _columns(n, (positions,), geo.batch_last)
+    columns = cols_dims(n, (positions,), geo.batch_last)
     y_cols = _to_batch_channel(y_cols.view(c_out, *columns), geo.batch_last)  # (n, C_out, P)
     if bias is None:
         y.copy_(y_cols)
@@ -144,9 +143,9 @@ def _grad_input(w_t, gy, geo: ConvGeometry, grad_x) -> None:
     """
     (n, c_in, *spatial), out, batch_last = grad_x.shape, geo.out, geo.batch_last
     padded = tuple(size + lo + hi for size, (lo, hi) in zip(spatial, geo.padding))
-    grad_p = gy.new_zeros((c_in, *_columns(n, padded, batch_last)))
+    grad_p = gy.new_zeros((c_in, *cols_dims(n, padded, batch_last)))
     block = gy.new_empty((geo.groups, c_in // geo.groups, gy.shape[2]))
-    block_nd = block.view(c_in, *_columns(n, out, batch_last))
+    block_nd = block.view(c_in, *cols_dims(n, out, batch_last))
     for index, tap in enumerate(product(*map(range, geo.kernel))):  # row-major, as cols' rows
         torch.matmul(w_t[index], gy, out=block)  # (g, C_in/g, n * P)
         window = tuple(
@@ -160,46 +159,10 @@ def _grad_input(w_t, gy, geo: ConvGeometry, grad_x) -> None:
     grad_x.copy_(_to_batch_channel(grad_p, batch_last))
 
 
-def _geometry(x, w_shape, stride, padding, dilation, groups: int, mode: str) -> ConvGeometry:
-    """Output sizes, batch blocks and column order of a convolution of x by a weight of w_shape."""
-    n, c_in, *spatial = x.shape
-    kernel = tuple(w_shape[2:])
-    out = tuple(
-        conv_out_size(size, k, s, lo, hi, dl)
-        for size, k, s, (lo, hi), dl in zip(spatial, kernel, stride, padding, dilation)
-    )
-    per_element = c_in * math.prod(kernel) * math.prod(out) * x.element_size()  # cols bytes
-    block = max(1, BLOCK_BYTES // max(per_element, 1))
-    batch_last = block >= n and _batch_last(n, out, stride)
-    return ConvGeometry(
-        tuple(x.shape), kernel, out, tuple(stride), tuple(padding), tuple(dilation), groups,
-        mode, block, batch_last,
-    )  # fmt: skip
-
-
-def _batch_last(n: int, out, stride) -> bool:
-    """Columns (*out, N) when output rows are short and the batch long: NumPy's rule, which fits.
-
-    Measured fwd+bwd, one thread: LeNet's conv2 (64x6x14x14, k5) 1.9 ms vs 2.6 ms batch first,
-    64 channels of 8x8 in batch 32 3.8 vs 4.8 ms, VGG's conv5 (8x512x14x14) 143 vs 149 ms;
-    LeNet's conv1 (28x28 out) is faster batch first, 2.8 vs 3.2 ms.
-    """
-    return out[-1] < 16 and n >= 8 and n * (out[-1] if stride[-1] == 1 else 1) >= 64
-
-
-def _blocks(geo: ConvGeometry) -> list[slice]:
-    """The batch in slices of `geo.block` elements (one empty slice for an empty batch)."""
-    return [slice(i, i + geo.block) for i in range(0, max(geo.x_shape[0], 1), geo.block)]
-
-
 def _cols_buffer(geo: ConvGeometry, like: torch.Tensor) -> torch.Tensor:
     """Flat memory for the cols of one block, (C_in * K * min(block, N) * P,)."""
     n, c_in = geo.x_shape[:2]
     return like.new_empty(c_in * math.prod(geo.kernel) * min(geo.block, n) * math.prod(geo.out))
-
-
-def _columns(n: int, spatial, batch_last: bool) -> tuple[int, ...]:
-    return (*spatial, n) if batch_last else (n, *spatial)
 
 
 def _from_batch_channel(a, batch_last: bool):
@@ -243,7 +206,7 @@ def _pad(x, padding: Pads, mode: str, batch_last: bool):
     zeros = any(lo or hi for lo, hi in padding)
     if not (zeros or batch_last):
         return x
-    shape = (x.shape[1], *_columns(x.shape[0], padded, batch_last))
+    shape = (x.shape[1], *cols_dims(x.shape[0], padded, batch_last))
     buffer = x.new_zeros(shape) if zeros else x.new_empty(shape)
     xp = _to_batch_channel(buffer, batch_last)  # (N, C, *padded) view
     xp[(..., *_interior(x.shape[2:], padding))] = x
