@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 import scratch.functional
 from reference.models import LeNet
-from scratch.autograd import BACKENDS, kernels
+from scratch.kernels import BACKENDS, kernels
 from scratch.swap import swap
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}

@@ -1,6 +1,6 @@
 """The `scratch` command: `scratch check` (parity table) and the subcommands later issues add.
 
-A thin argparse layer: the work is done by `scratch.parity` and the `reference` modules.
+A thin argparse layer: the work is done by `scratch.verify.parity` and the `reference` modules.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import torch
 from tqdm import tqdm
 
 from reference import bench, models
-from scratch.autograd import BACKENDS
-from scratch.cases import CASES, ERROR_CASES
-from scratch.model_parity import compare_models, swapped_copy
-from scratch.parity import Outcome, gradcheck_case, raised, run_case
+from scratch.kernels import BACKENDS
+from scratch.verify.cases import CASES, ERROR_CASES
+from scratch.verify.model_parity import compare_models, swapped_copy
+from scratch.verify.parity import Outcome, gradcheck_case, raised, run_case
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 

@@ -10,8 +10,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from scratch.cases import CASES, ERROR_CASES
 from scratch.nn import TWINS
+from scratch.verify.cases import CASES, ERROR_CASES
 
 BEGIN, END = "<!-- layers:begin -->", "<!-- layers:end -->"
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -7,8 +7,17 @@ report = scratch.swap(model, backend="torch")    # put scratch twins into any mo
 """
 
 from scratch import functional, nn
-from scratch.autograd import BACKENDS
+from scratch.kernels import BACKENDS, DEFAULT_BACKEND
 from scratch.swap import SwapReport, swap, unswap
 
 __version__ = "0.1.0"
-__all__ = ["BACKENDS", "SwapReport", "functional", "nn", "swap", "unswap", "__version__"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_BACKEND",
+    "SwapReport",
+    "functional",
+    "nn",
+    "swap",
+    "unswap",
+    "__version__",
+]

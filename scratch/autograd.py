@@ -2,8 +2,9 @@
 
 A kernel pair is `<op>_forward(*arrays, **options) -> (outputs, cache)` and
 `<op>_backward(cache, grad_y, needs) -> grads`, found by name in a backend module
-(`scratch.kernels.numpy` or `scratch.kernels.torch`). This module is the only place that converts
-between tensors and arrays:
+(`scratch.kernels.numpy`, `scratch.kernels.torch`, or any module following the contract in
+`scratch.kernels`). Tensors cross into a backend and back only here, through the backend's own
+`from_tensor` / `to_tensor`, so this bridge has no per-backend branch:
 
 * NumPy backend: tensors become read-only NumPy views (no copy on the CPU, any strides); a
   kernel that tries to write into its input fails loudly. Tensors on another device (CUDA, MPS)
@@ -17,97 +18,41 @@ max-pool indices or batch statistics, are marked non-differentiable).
 
 from __future__ import annotations
 
-import functools
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
-BACKENDS = ("numpy", "torch")
+from scratch.kernels import Array, Backend, check_backend, kernels
 
 
 @dataclass(frozen=True)
 class Call:
     """Everything non-tensor about one call: backend, the op's keyword options, in-place or not."""
 
-    backend: str
+    backend: Backend
     options: tuple[tuple[str, Any], ...] = ()
     inplace: bool = False
 
     @classmethod
-    def of(cls, backend: str, inplace: bool = False, **options: Any) -> Call:
+    def of(cls, backend: Backend, inplace: bool = False, **options: Any) -> Call:
         return cls(check_backend(backend), tuple(options.items()), inplace)
-
-
-def check_backend(backend: str) -> str:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    return backend
-
-
-@functools.cache
-def kernels(backend: str):
-    """The kernel module of a backend: `scratch.kernels.numpy` or `scratch.kernels.torch`."""
-    return importlib.import_module(f"scratch.kernels.{check_backend(backend)}")
-
-
-def _to_array(t: torch.Tensor | None, backend: str):
-    if t is None:
-        return None
-    t = t.detach()
-    if backend == "torch":
-        return t
-    if t.dtype == torch.bfloat16:
-        raise TypeError("the numpy backend has no bfloat16: use backend='torch' or float32")
-    a = t.cpu().numpy()
-    a.flags.writeable = False  # kernels are pure: writing into an input is a bug
-    return a
-
-
-def _to_tensor(a, device: torch.device, inputs: tuple) -> torch.Tensor:
-    if isinstance(a, torch.Tensor):
-        aliased = any(
-            isinstance(t, torch.Tensor)
-            and t.untyped_storage().data_ptr() == a.untyped_storage().data_ptr()
-            for t in inputs
-        )
-        if aliased:
-            return a.clone()
-        if a._is_view():
-            # autograd forbids in-place ops (an in-place ReLU after a conv) on a view a Function
-            # returns: hand back the same memory as a fresh tensor instead of copying it.
-            fresh = torch.empty((0,), dtype=a.dtype, device=a.device)
-            return fresh.set_(a.untyped_storage(), a.storage_offset(), a.shape, a.stride())
-        return a
-    aliased = any(isinstance(t, np.ndarray) and np.may_share_memory(a, t) for t in inputs)
-    a = np.array(a, copy=True) if aliased or not a.flags.writeable else np.asarray(a)
-    return torch.from_numpy(a).to(device)
-
-
-def _shares(a, b) -> bool:
-    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-        return np.may_share_memory(a, b)
-    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.numel() and b.numel():
-        return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
-    return False
 
 
 def _arrays_in(cache) -> list:
     """The arrays a cache holds, directly or in a tuple field."""
     fields = (f for v in cache for f in (v if isinstance(v, tuple) else (v,)))
-    return [f for f in fields if isinstance(f, np.ndarray | torch.Tensor)]
+    return [f for f in fields if isinstance(f, Array)]
 
 
-def _cache_reads(held: list, tensor: torch.Tensor | None, array) -> bool:
+def _cache_reads(module, held: list, tensor: torch.Tensor | None, array) -> bool:
     """Whether the cache's arrays `held` read `array`, itself the memory of `tensor`."""
     if tensor is None or array is None:
         return False
-    if isinstance(array, np.ndarray) and tensor.device.type != "cpu":
+    if getattr(module, "host_copy", False) and tensor.device.type != "cpu":
         return False  # the kernel worked on a CPU copy: changes to `tensor` cannot reach it
-    return any(f is array or _shares(f, array) for f in held)
+    return any(f is array or module.shares(f, array) for f in held)
 
 
 def _check_same_kind(op: str, inputs: tuple) -> None:
@@ -132,11 +77,11 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
     def forward(ctx, call: Call, *inputs: torch.Tensor | None):
         _check_same_kind(op, inputs)
         module = kernels(call.backend)
-        arrays = tuple(_to_array(t, call.backend) for t in inputs)
+        arrays = tuple(None if t is None else module.from_tensor(t) for t in inputs)
         outputs, cache = getattr(module, f"{op}_forward")(*arrays, **dict(call.options))
         single = not isinstance(outputs, tuple)
         device = next(t for t in inputs if t is not None).device
-        results = [_to_tensor(o, device, arrays) for o in ((outputs,) if single else outputs)]
+        results = [module.to_tensor(o, device, arrays) for o in ((outputs,) if single else outputs)]
         if call.inplace:
             inputs[0].copy_(results[0])
             ctx.mark_dirty(inputs[0])
@@ -146,7 +91,7 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
         # catches an in-place change before backward, exactly where torch itself would raise.
         pairs = [*zip(inputs, arrays), *zip(results, (outputs,) if single else outputs)]
         held = _arrays_in(cache)
-        ctx.save_for_backward(*(t for t, a in pairs if _cache_reads(held, t, a)))
+        ctx.save_for_backward(*(t for t, a in pairs if _cache_reads(module, held, t, a)))
         # The device, not an input tensor: an in-place output is its own input, and a tensor
         # kept on ctx outside save_for_backward makes a cycle (tensor -> grad_fn -> ctx ->
         # tensor) through C++ that Python's gc cannot see, leaking it and its graph.
@@ -158,7 +103,7 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
         ctx.saved_tensors  # noqa: B018 - raises if a tensor the cache reads was modified in place
         needs = tuple(ctx.needs_input_grad[1:])
         module = kernels(ctx.call.backend)
-        grad_array = _to_array(grad_y, ctx.call.backend)
+        grad_array = module.from_tensor(grad_y)
         grads = getattr(module, f"{op}_backward")(ctx.cache, grad_array, needs)
         for i, (g, need) in enumerate(zip(grads, needs)):
             if need and g is None:
@@ -166,7 +111,7 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
                     f"scratch {op}: the gradient with respect to argument {i} is not implemented"
                 )
         return (None,) + tuple(
-            _to_tensor(g, ctx.device, (grad_array,)) if need else None
+            module.to_tensor(g, ctx.device, (grad_array,)) if need else None
             for g, need in zip(grads, needs)
         )
 

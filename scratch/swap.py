@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from scratch.autograd import check_backend
+from scratch.kernels import DEFAULT_BACKEND, Backend, check_backend
 from scratch.nn import TWINS
 
 
@@ -24,7 +24,7 @@ class SwapReport:
         return "\n".join([head, *rows])
 
 
-def swap(model: torch.nn.Module, backend: str = "numpy") -> SwapReport:
+def swap(model: torch.nn.Module, backend: Backend = DEFAULT_BACKEND) -> SwapReport:
     """Turn every module whose exact class has a scratch twin into that twin, in place.
 
     The module object stays the same (its class changes), so Parameters, buffers, hooks and

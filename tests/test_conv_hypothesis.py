@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 import scratch.functional as SF
 import scratch.nn
-from scratch.autograd import BACKENDS
 from scratch.functional.conv import PADDING_MODES
-from scratch.parity import TOLERANCES
+from scratch.kernels import BACKENDS
+from scratch.verify.parity import TOLERANCES
 
 
 def _sizes(d: int, values: list[int]):

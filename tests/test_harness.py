@@ -5,7 +5,7 @@ import torch
 
 import scratch.kernels.numpy as numpy_kernels
 import scratch.kernels.torch as torch_kernels
-from scratch.parity import Case, gradcheck_case, randn, run_case
+from scratch.verify.parity import Case, gradcheck_case, randn, run_case
 
 KERNELS = {"numpy": numpy_kernels, "torch": torch_kernels}
 LINEAR = Case("linear-broken", "Linear", (randn(4, 5),), (5, 3))

@@ -5,7 +5,7 @@ import torch
 
 from reference import models
 from reference.cli import main
-from scratch.model_parity import compare_models, swapped_copy
+from scratch.verify.model_parity import compare_models, swapped_copy
 
 
 def _inputs(name, batch, size, dtype, gen):

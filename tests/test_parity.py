@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from scratch.autograd import BACKENDS
-from scratch.cases import CASES, ERROR_CASES
-from scratch.parity import gradcheck_case, raised, run_case
+from scratch.kernels import BACKENDS
+from scratch.verify.cases import CASES, ERROR_CASES
+from scratch.verify.parity import gradcheck_case, raised, run_case
 
 DTYPES = [torch.float64, torch.float32]
 

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import scratch.functional as SF
-from scratch.autograd import BACKENDS
-from scratch.parity import TOLERANCES
+from scratch.kernels import BACKENDS
+from scratch.verify.parity import TOLERANCES
 
 
 def _sizes(d: int, low: int, high: int):

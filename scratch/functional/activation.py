@@ -6,6 +6,7 @@ import torch
 
 from scratch.autograd import Call, kernel_function
 from scratch.functional._checks import check_tensor, softmax_dim, wrap_dim
+from scratch.kernels import DEFAULT_BACKEND, Backend
 
 __all__ = [
     "relu",
@@ -28,7 +29,9 @@ _LogSoftmax = kernel_function("log_softmax")
 _Dropout = kernel_function("dropout")
 
 
-def relu(input: torch.Tensor, inplace: bool = False, *, backend: str = "numpy") -> torch.Tensor:
+def relu(
+    input: torch.Tensor, inplace: bool = False, *, backend: Backend = DEFAULT_BACKEND
+) -> torch.Tensor:
     """max(x, 0), as `torch.nn.functional.relu`; relu'(0) = 0. Shapes: any -> same."""
     check_tensor(input, "input")
     return _ReLU.apply(Call.of(backend, inplace=inplace), input)
@@ -39,7 +42,7 @@ def leaky_relu(
     negative_slope: float = 0.01,
     inplace: bool = False,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
 ) -> torch.Tensor:
     """x if x > 0 else negative_slope * x, as `torch.nn.functional.leaky_relu`."""
     check_tensor(input, "input")
@@ -49,19 +52,21 @@ def leaky_relu(
     return _LeakyReLU.apply(call, input)
 
 
-def sigmoid(input: torch.Tensor, *, backend: str = "numpy") -> torch.Tensor:
+def sigmoid(input: torch.Tensor, *, backend: Backend = DEFAULT_BACKEND) -> torch.Tensor:
     """1 / (1 + exp(-x)), as `torch.sigmoid`."""
     check_tensor(input, "input")
     return _Sigmoid.apply(Call.of(backend), input)
 
 
-def tanh(input: torch.Tensor, *, backend: str = "numpy") -> torch.Tensor:
+def tanh(input: torch.Tensor, *, backend: Backend = DEFAULT_BACKEND) -> torch.Tensor:
     """As `torch.tanh`."""
     check_tensor(input, "input")
     return _Tanh.apply(Call.of(backend), input)
 
 
-def gelu(input: torch.Tensor, approximate: str = "none", *, backend: str = "numpy") -> torch.Tensor:
+def gelu(
+    input: torch.Tensor, approximate: str = "none", *, backend: Backend = DEFAULT_BACKEND
+) -> torch.Tensor:
     """x * Phi(x), or torch's tanh approximation, as `torch.nn.functional.gelu`."""
     check_tensor(input, "input")
     if approximate not in ("none", "tanh"):
@@ -87,7 +92,7 @@ def softmax(
     _stacklevel: int = 3,
     dtype: torch.dtype | None = None,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
 ) -> torch.Tensor:
     """exp(x) / sum(exp(x)) along dim, as `torch.nn.functional.softmax`.
 
@@ -102,7 +107,7 @@ def log_softmax(
     _stacklevel: int = 3,
     dtype: torch.dtype | None = None,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
 ) -> torch.Tensor:
     """log(softmax(x)) computed stably, as `torch.nn.functional.log_softmax`."""
     return _softmax_like(_LogSoftmax, "log_softmax", input, dim, _stacklevel, dtype, backend)
@@ -114,7 +119,7 @@ def dropout(
     training: bool = True,
     inplace: bool = False,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
 ) -> torch.Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p), as `F.dropout`.
 

@@ -15,6 +15,7 @@ import torch
 
 from scratch.autograd import Call, kernel_function
 from scratch.functional._checks import check_tensor, expand, int_arg, int_args
+from scratch.kernels import DEFAULT_BACKEND, Backend
 from scratch.kernels.windows import same_padding
 
 __all__ = ["conv1d", "conv2d", "conv3d"]
@@ -34,7 +35,7 @@ def conv1d(
     dilation: IntOrInts = 1,
     groups: int = 1,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
     padding_mode: str = "zeros",
 ) -> torch.Tensor:
     """1-d convolution, as `torch.nn.functional.conv1d`.
@@ -54,7 +55,7 @@ def conv2d(
     dilation: IntOrInts = 1,
     groups: int = 1,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
     padding_mode: str = "zeros",
 ) -> torch.Tensor:
     """2-d convolution, as `torch.nn.functional.conv2d`.
@@ -74,7 +75,7 @@ def conv3d(
     dilation: IntOrInts = 1,
     groups: int = 1,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
     padding_mode: str = "zeros",
 ) -> torch.Tensor:
     """3-d convolution, as `torch.nn.functional.conv3d`.

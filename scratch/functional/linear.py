@@ -6,6 +6,7 @@ import torch
 
 from scratch.autograd import Call, kernel_function
 from scratch.functional._checks import check_tensor, wrap_dim
+from scratch.kernels import DEFAULT_BACKEND, Backend
 
 __all__ = ["linear", "flatten"]
 
@@ -18,7 +19,7 @@ def linear(
     weight: torch.Tensor,
     bias: torch.Tensor | None = None,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
 ) -> torch.Tensor:
     """y = x W^T + b, as `torch.nn.functional.linear`.
 
@@ -40,7 +41,11 @@ def linear(
 
 
 def flatten(
-    input: torch.Tensor, start_dim: int = 0, end_dim: int = -1, *, backend: str = "numpy"
+    input: torch.Tensor,
+    start_dim: int = 0,
+    end_dim: int = -1,
+    *,
+    backend: Backend = DEFAULT_BACKEND,
 ) -> torch.Tensor:
     """Merge dims start_dim..end_dim into one, as `torch.flatten`.
 

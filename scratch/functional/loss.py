@@ -15,6 +15,7 @@ from torch.nn import _reduction
 
 from scratch.autograd import Call, kernel_function
 from scratch.functional._checks import check_tensor
+from scratch.kernels import DEFAULT_BACKEND, Backend
 
 __all__ = [
     "cross_entropy",
@@ -148,7 +149,7 @@ def cross_entropy(
     reduction: str = "mean",
     label_smoothing: float = 0.0,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
 ) -> torch.Tensor:
     """log_softmax + NLL, with label smoothing, as `torch.nn.functional.cross_entropy`.
 
@@ -181,7 +182,7 @@ def nll_loss(
     reduce: bool | None = None,
     reduction: str = "mean",
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
 ) -> torch.Tensor:
     """Negative log-likelihood of log-probabilities, as `torch.nn.functional.nll_loss`.
 
@@ -203,7 +204,7 @@ def mse_loss(
     reduction: str = "mean",
     weight: torch.Tensor | None = None,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
 ) -> torch.Tensor:
     """Squared error, as `torch.nn.functional.mse_loss` (which broadcasts, with a warning).
 
@@ -236,7 +237,7 @@ def binary_cross_entropy(
     reduce: bool | None = None,
     reduction: str = "mean",
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
 ) -> torch.Tensor:
     """Binary cross entropy of probabilities, as `torch.nn.functional.binary_cross_entropy`.
 
@@ -276,7 +277,7 @@ def binary_cross_entropy_with_logits(
     reduction: str = "mean",
     pos_weight: torch.Tensor | None = None,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
 ) -> torch.Tensor:
     """Sigmoid + binary cross entropy in one stable formula, as
     `torch.nn.functional.binary_cross_entropy_with_logits`.

@@ -6,6 +6,7 @@ import torch
 
 from scratch.autograd import Call, kernel_function
 from scratch.functional._checks import check_tensor
+from scratch.kernels import DEFAULT_BACKEND, Backend
 
 __all__ = ["batch_norm"]
 
@@ -52,7 +53,7 @@ def batch_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
 ) -> torch.Tensor:
     """Normalize each channel, then scale and shift, as `torch.nn.functional.batch_norm`.
 

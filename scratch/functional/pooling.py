@@ -13,6 +13,7 @@ import torch
 
 from scratch.autograd import Call, kernel_function
 from scratch.functional._checks import check_tensor, expand, int_arg, int_args
+from scratch.kernels import DEFAULT_BACKEND, Backend
 from scratch.kernels.windows import pool_out_size
 
 __all__ = [
@@ -111,7 +112,7 @@ def max_pool1d(
     ceil_mode: bool = False,
     return_indices: bool = False,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
 ):
     """Max over windows, as `torch.nn.functional.max_pool1d`.
 
@@ -131,7 +132,7 @@ def max_pool2d(
     ceil_mode: bool = False,
     return_indices: bool = False,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
 ):
     """Max over windows, as `torch.nn.functional.max_pool2d`.
 
@@ -151,7 +152,7 @@ def max_pool3d(
     ceil_mode: bool = False,
     return_indices: bool = False,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
 ):
     """Max over windows, as `torch.nn.functional.max_pool3d`.
 
@@ -201,7 +202,7 @@ def avg_pool1d(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
 ) -> torch.Tensor:
     """Mean over windows, as `torch.nn.functional.avg_pool1d`.
 
@@ -220,7 +221,7 @@ def avg_pool2d(
     count_include_pad: bool = True,
     divisor_override: int | None = None,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
 ) -> torch.Tensor:
     """Mean over windows, as `torch.nn.functional.avg_pool2d`.
 
@@ -239,7 +240,7 @@ def avg_pool3d(
     count_include_pad: bool = True,
     divisor_override: int | None = None,
     *,
-    backend: str = "numpy",
+    backend: Backend = DEFAULT_BACKEND,
 ) -> torch.Tensor:
     """Mean over windows, as `torch.nn.functional.avg_pool3d`.
 
@@ -289,7 +290,7 @@ def _adaptive_avg_pool(d: int, input, output_size, backend: str) -> torch.Tensor
 
 
 def adaptive_avg_pool1d(
-    input: torch.Tensor, output_size: IntOrInts, *, backend: str = "numpy"
+    input: torch.Tensor, output_size: IntOrInts, *, backend: Backend = DEFAULT_BACKEND
 ) -> torch.Tensor:
     """Mean over torch's adaptive windows, as `torch.nn.functional.adaptive_avg_pool1d`.
 
@@ -299,7 +300,7 @@ def adaptive_avg_pool1d(
 
 
 def adaptive_avg_pool2d(
-    input: torch.Tensor, output_size: IntOrInts, *, backend: str = "numpy"
+    input: torch.Tensor, output_size: IntOrInts, *, backend: Backend = DEFAULT_BACKEND
 ) -> torch.Tensor:
     """Mean over torch's adaptive windows, as `torch.nn.functional.adaptive_avg_pool2d`.
 
@@ -310,7 +311,7 @@ def adaptive_avg_pool2d(
 
 
 def adaptive_avg_pool3d(
-    input: torch.Tensor, output_size: IntOrInts, *, backend: str = "numpy"
+    input: torch.Tensor, output_size: IntOrInts, *, backend: Backend = DEFAULT_BACKEND
 ) -> torch.Tensor:
     """Mean over torch's adaptive windows, as `torch.nn.functional.adaptive_avg_pool3d`.
 

@@ -6,7 +6,7 @@ import inspect
 
 import torch
 
-from scratch.autograd import check_backend
+from scratch.kernels import DEFAULT_BACKEND, Backend, check_backend
 
 TWINS: dict[type[torch.nn.Module], type[torch.nn.Module]] = {}  # torch class -> scratch class
 
@@ -18,7 +18,7 @@ class Twin:
     state_dict keys are torch's; `inspect.signature` shows torch's signature plus `backend`.
     """
 
-    def __init__(self, *args, backend: str = "numpy", **kwargs) -> None:
+    def __init__(self, *args, backend: Backend = DEFAULT_BACKEND, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.backend = check_backend(backend)
 
@@ -27,7 +27,9 @@ class Twin:
         torch_cls = next(b for b in cls.__mro__[1:] if b.__module__.startswith("torch.nn"))
         TWINS[torch_cls] = cls
         sig = inspect.signature(torch_cls)
-        backend = inspect.Parameter("backend", inspect.Parameter.KEYWORD_ONLY, default="numpy")
+        backend = inspect.Parameter(
+            "backend", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_BACKEND
+        )
         params = list(sig.parameters.values())
         tail = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]
         head = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]

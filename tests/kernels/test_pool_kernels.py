@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scratch.autograd import BACKENDS, kernels
+from scratch.kernels import BACKENDS, kernels
 
 DTYPES = [torch.float64, torch.float32]
 TOL = {torch.float64: dict(rtol=1e-10, atol=1e-12), torch.float32: {}}

@@ -1,4 +1,10 @@
-"""The numpy backend: every kernel pair, by name (`<op>_forward` / `<op>_backward`)."""
+"""The numpy backend: every kernel pair by name (`<op>_forward` / `<op>_backward`), and the
+conversion between tensors and the NumPy arrays its kernels read and write."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
 
 from .activation import *  # noqa: F403
 from .conv import *  # noqa: F403
@@ -6,4 +12,28 @@ from .dropout import *  # noqa: F403
 from .linear import *  # noqa: F403
 from .loss import *  # noqa: F403
 from .norm import *  # noqa: F403
-from .pool import *  # noqa: F403
+from .pooling import *  # noqa: F403
+
+
+def from_tensor(t: torch.Tensor) -> np.ndarray:
+    """A read-only NumPy view of `t` (no copy on the CPU, any strides; a CPU copy elsewhere)."""
+    if t.dtype == torch.bfloat16:
+        raise TypeError("the numpy backend has no bfloat16: use backend='torch' or float32")
+    a = t.detach().cpu().numpy()
+    a.flags.writeable = False  # kernels are pure: writing into an input is a bug
+    return a
+
+
+def to_tensor(a: np.ndarray, device: torch.device, inputs: tuple) -> torch.Tensor:
+    """A tensor on `device` owning `a`'s values; copied if `a` shares memory with an input."""
+    aliased = any(isinstance(t, np.ndarray) and np.may_share_memory(a, t) for t in inputs)
+    a = np.array(a, copy=True) if aliased or not a.flags.writeable else np.asarray(a)
+    return torch.from_numpy(a).to(device)
+
+
+def shares(a, b) -> bool:
+    """Whether arrays `a` and `b` may share memory."""
+    return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.may_share_memory(a, b)
+
+
+host_copy = True  # kernels see CPU copies of tensors on other devices

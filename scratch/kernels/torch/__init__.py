@@ -1,4 +1,9 @@
-"""The torch backend: every kernel pair, by name (`<op>_forward` / `<op>_backward`)."""
+"""The torch backend: every kernel pair by name (`<op>_forward` / `<op>_backward`), run on the
+tensors' own device without autograd, and its (trivial) conversion of tensors."""
+
+from __future__ import annotations
+
+import torch
 
 from .activation import *  # noqa: F403
 from .conv import *  # noqa: F403
@@ -6,4 +11,36 @@ from .dropout import *  # noqa: F403
 from .linear import *  # noqa: F403
 from .loss import *  # noqa: F403
 from .norm import *  # noqa: F403
-from .pool import *  # noqa: F403
+from .pooling import *  # noqa: F403
+
+
+def from_tensor(t: torch.Tensor) -> torch.Tensor:
+    """`t` detached: kernels run on the tensor's own device."""
+    return t.detach()
+
+
+def to_tensor(a: torch.Tensor, device: torch.device, inputs: tuple) -> torch.Tensor:
+    """`a` as a Function's output: a clone if it aliases an input, a fresh tensor if a view."""
+    aliased = any(
+        isinstance(t, torch.Tensor)
+        and t.untyped_storage().data_ptr() == a.untyped_storage().data_ptr()
+        for t in inputs
+    )
+    if aliased:
+        return a.clone()
+    if a._is_view():
+        # autograd forbids in-place ops (an in-place ReLU after a conv) on a view a Function
+        # returns: hand back the same memory as a fresh tensor instead of copying it.
+        fresh = torch.empty((0,), dtype=a.dtype, device=a.device)
+        return fresh.set_(a.untyped_storage(), a.storage_offset(), a.shape, a.stride())
+    return a
+
+
+def shares(a, b) -> bool:
+    """Whether tensors `a` and `b` share storage."""
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.numel() and b.numel():
+        return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+    return False
+
+
+host_copy = False  # kernels see the tensors themselves

@@ -11,7 +11,16 @@ import math
 
 import torch
 
-from scratch.parity import Case, ErrorCase, Input, randn, strided, transposed, uniform, values
+from scratch.verify.parity import (
+    Case,
+    ErrorCase,
+    Input,
+    randn,
+    strided,
+    transposed,
+    uniform,
+    values,
+)
 
 
 def ints(*shape: int, high: int = 3) -> Input:

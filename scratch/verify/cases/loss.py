@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from scratch.parity import (
+from scratch.verify.parity import (
     Case,
     ErrorCase,
     Input,

@@ -6,7 +6,7 @@ running_mean, running_var and num_batches_tracked against torch's.
 
 from __future__ import annotations
 
-from scratch.parity import Case, ErrorCase, randn, randomize, strided, transposed, values
+from scratch.verify.parity import Case, ErrorCase, randn, randomize, strided, transposed, values
 
 # (4, 3): channel 1 holds one value, so its batch variance is exactly 0.
 CONSTANT_CHANNEL = [[1.0, 0.75, -2.0], [3.0, 0.75, 0.5], [-1.0, 0.75, 2.0], [0.0, 0.75, 1.5]]

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import importlib
 
-from scratch.parity import Case, ErrorCase
+from scratch.verify.parity import Case, ErrorCase
 
 FAMILIES = ("dense", "loss", "conv", "pooling", "norm")
 
 
 def _family(name: str):
     try:
-        return importlib.import_module(f"scratch.cases.{name}")
+        return importlib.import_module(f"scratch.verify.cases.{name}")
     except ModuleNotFoundError as e:
-        if e.name != f"scratch.cases.{name}":
+        if e.name != f"scratch.verify.cases.{name}":
             raise
         return None
 

@@ -9,7 +9,7 @@ short (N * prod(out) <= ~200) so that float32 parity is not torch's own rounding
 
 from __future__ import annotations
 
-from scratch.parity import Case, ErrorCase, randn, strided, transposed
+from scratch.verify.parity import Case, ErrorCase, randn, strided, transposed
 
 X2 = randn(2, 2, 4, 5)
 REFLECT, REPLICATE, CIRCULAR = ({"padding_mode": m} for m in ("reflect", "replicate", "circular"))

@@ -1,12 +1,12 @@
 """Parity cases of the dense family: linear, flatten, activations, softmax, dropout.
 
 Each family module exports `CASES` (parity rows) and `ERROR_CASES` (bad arguments that must
-raise what torch raises); `scratch.cases` concatenates them. Names read `<layer>-<what>`.
+raise what torch raises); `scratch.verify.cases` concatenates them. Names read `<layer>-<what>`.
 """
 
 from __future__ import annotations
 
-from scratch.parity import Case, ErrorCase, randn, strided, transposed, values
+from scratch.verify.parity import Case, ErrorCase, randn, strided, transposed, values
 
 # Values exactly at the kinks (0) and either side, for relu-like layers; tie-free elsewhere.
 KINKS = [[-2.0, -0.5, 0.0, 0.5, 2.0], [0.0, -1e-3, 1e-3, -3.0, 3.0]]
