@@ -30,6 +30,7 @@ import torchvision
 from tqdm import tqdm
 
 import scratch.functional
+from reference.commands import Command, settings_from
 from reference.models import LeNet
 from scratch.kernels import BACKENDS, kernels
 from scratch.swap import swap
@@ -314,7 +315,7 @@ def bench_item(item: Item, backend: str, dtype: str, repeats: int) -> Row:
     return row
 
 
-def add_memory(row: Row, args: argparse.Namespace, torch_peaks: dict[str, float]) -> None:
+def add_memory(row: Row, args: BenchSettings, torch_peaks: dict[str, float]) -> None:
     """Fill the row's peaks from probes; the torch.nn side is probed once per item."""
     probe = partial(peak_in_subprocess, dtype=args.dtype, vgg_batch=args.vgg_batch)
     probe = partial(probe, threads=args.threads or 1)
@@ -336,7 +337,7 @@ class Report:
         return {"settings": self.settings, "rows": [row.as_dict() for row in self.rows]}
 
 
-def run_bench(args: argparse.Namespace) -> Report:
+def run_bench(args: BenchSettings) -> Report:
     """Every selected item x backend: times, then (unless --no-memory) peak memory."""
     chosen = select(items(args.vgg_batch), args.only)
     jobs = [(item, backend) for item in chosen for backend in args.backend]
@@ -361,7 +362,7 @@ def numpy_blas() -> str:
     return ", ".join(found) or "not loaded"
 
 
-def settings(args: argparse.Namespace) -> dict:
+def settings(args: BenchSettings) -> dict:
     """What the timings depend on: thread settings, BLAS, versions, dtype, repeats."""
     return {
         "threads": {var: os.environ.get(var) for var in THREAD_VARS}
@@ -444,7 +445,7 @@ def pin_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
+def cmd_bench(args: BenchSettings) -> int:
     """`scratch bench`: pin the threads, then probe memory (internal) or run and report."""
     pin_threads(args.threads or 1)
     if args.memory_probe:
@@ -455,7 +456,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_and_report(args: argparse.Namespace) -> Report:
+def run_and_report(args: BenchSettings) -> Report:
     """Print the settings line, run the bench, print the table and write --json if asked."""
     select(items(args.vgg_batch), args.only)  # unknown names fail before any work
     print(format_settings(settings(args)), flush=True)
@@ -481,19 +482,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--memory-probe", nargs=2, metavar=("ITEM", "SIDE"), help=argparse.SUPPRESS)
-    parser.set_defaults(func=cmd_bench)
     return parser
 
 
-def add_parser(sub) -> argparse.ArgumentParser:
-    """Add the `bench` subcommand to `scratch`'s subparsers (called by reference.cli)."""
-    help_ = "time scratch layers and models against torch.nn"
-    return add_arguments(sub.add_parser("bench", help=help_, description=__doc__.splitlines()[0]))
+@dataclass(frozen=True)
+class BenchSettings:
+    backend: tuple[str, ...] = BACKENDS
+    only: tuple[str, ...] | None = None
+    dtype: str = "float32"
+    repeats: int = 5
+    vgg_batch: int = 8
+    threads: int | None = None
+    no_memory: bool = False
+    json: str | None = None
+    quiet: bool = False
+    memory_probe: tuple[str, str] | None = None  # internal: one probe in this process
+
+
+COMMAND = Command(
+    "bench",
+    "time scratch layers and models against torch.nn",
+    BenchSettings,
+    add_arguments,
+    lambda settings: cmd_bench(settings),
+    description=__doc__.splitlines()[0],
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reference.bench", description=__doc__)
-    return cmd_bench(add_arguments(parser).parse_args(argv))
+    add_arguments(parser)
+    return cmd_bench(settings_from(BenchSettings, parser.parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from reference import bench
+from reference.cli import build_parser
+from reference.commands import settings_from
 
 ROW_FIELDS = {
     "item", "shape", "backend", "dtype", "gflop", "torch_ms", "scratch_ms", "ratio",
@@ -17,17 +19,17 @@ ROW_FIELDS = {
 SETTINGS_FIELDS = {"threads", "numpy_blas", "torch", "numpy", "dtype", "repeats", "vgg_batch"}
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    return bench.add_arguments(argparse.ArgumentParser()).parse_args(list(argv))
+def parse(*argv: str) -> bench.BenchSettings:
+    namespace = bench.add_arguments(argparse.ArgumentParser()).parse_args(list(argv))
+    return settings_from(bench.BenchSettings, namespace)
 
 
 def test_subcommand_registers_on_the_scratch_parser():
-    parser = argparse.ArgumentParser(prog="scratch")
-    bench.add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["bench", "--only", "fc3", "--repeats", "2"])
-    assert args.func is bench.cmd_bench
+    namespace = build_parser().parse_args(["bench", "--only", "fc3", "--repeats", "2"])
+    assert namespace.command is bench.COMMAND
+    args = settings_from(bench.BenchSettings, namespace)
     assert (args.only, args.repeats, args.dtype, args.backend) == (
-        ["fc3"], 2, "float32", ["numpy", "torch"]
+        ("fc3",), 2, "float32", ("numpy", "torch")
     )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ runs `torch.autograd.gradcheck` on the scratch layer in float64.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import torch
 from torch.func import functional_call
 
 import scratch.nn
+from scratch.kernels import Backend
 
 Maker = Callable[[torch.Generator, torch.dtype], torch.Tensor]
 
@@ -141,14 +143,30 @@ class Outcome:
         return not self.failures and self.gradcheck is not False
 
 
-def build(case: Case | ErrorCase, backend: str, dtype: torch.dtype, seed: int = 0):
-    """The torch layer and its scratch twin, both in `dtype` and holding the same state."""
+Candidate = Callable[..., torch.nn.Module]  # built with torch.nn's constructor arguments
+
+
+def candidate_of(case: Case | ErrorCase, backend: Backend, candidate: Candidate | None):
+    """The class (or factory) under test: `candidate`, else the scratch.nn twin on `backend`."""
+    if candidate is not None:
+        return candidate
+    return functools.partial(getattr(scratch.nn, case.layer), backend=backend)
+
+
+def build(
+    case: Case | ErrorCase,
+    backend: Backend,
+    dtype: torch.dtype,
+    seed: int = 0,
+    candidate: Candidate | None = None,
+):
+    """The torch layer and the candidate (default: its scratch twin), in `dtype`, same state."""
     torch.manual_seed(seed)
     reference = getattr(torch.nn, case.layer)(*case.args, **case.kwargs).to(dtype)
     if getattr(case, "setup", None) is not None:
         with torch.no_grad():
             case.setup(reference, torch.Generator().manual_seed(seed + 2))
-    twin = getattr(scratch.nn, case.layer)(*case.args, **case.kwargs, backend=backend).to(dtype)
+    twin = candidate_of(case, backend, candidate)(*case.args, **case.kwargs).to(dtype)
     twin.load_state_dict(reference.state_dict())
     train = getattr(case, "train", True)
     return reference.train(train), twin.train(train)
@@ -202,11 +220,17 @@ def _compare(what: str, actual, expected, dtype, failures: list[str]) -> float:
 
 
 def run_case(
-    case: Case, backend: str, dtype: torch.dtype, seed: int = 0, repeats: int = 1
+    case: Case,
+    backend: Backend,
+    dtype: torch.dtype,
+    seed: int = 0,
+    repeats: int = 1,
+    candidate: Candidate | None = None,
 ) -> Outcome:
-    """Compare scratch with torch on one case: outputs, buffers, every gradient, and speed."""
-    outcome = Outcome(case.name, case.layer, backend, str(dtype).removeprefix("torch."))
-    reference, twin = build(case, backend, dtype, seed)
+    """Compare the candidate (default: scratch.nn's twin) with torch on one case: outputs,
+    buffers, every gradient, and speed."""
+    outcome = Outcome(case.name, case.layer, str(backend), str(dtype).removeprefix("torch."))
+    reference, twin = build(case, backend, dtype, seed, candidate)
     gen = torch.Generator().manual_seed(seed)
     leaves = [i.leaf(gen, dtype) for i in case.inputs]
     initial = {n: t.clone() for n, t in twin.state_dict().items()}
@@ -241,12 +265,14 @@ def run_case(
     return outcome
 
 
-def gradcheck_case(case: Case, backend: str, seed: int = 0) -> bool:
+def gradcheck_case(
+    case: Case, backend: Backend, seed: int = 0, candidate: Candidate | None = None
+) -> bool:
     """`torch.autograd.gradcheck` of the scratch layer in float64, wrt inputs and parameters.
 
     Full Jacobians for small cases; for larger ones gradcheck's fast mode (random projections).
     """
-    _, twin = build(case, backend, torch.float64, seed)
+    _, twin = build(case, backend, torch.float64, seed, candidate)
     gen = torch.Generator().manual_seed(seed)
     leaves = [i.leaf(gen, torch.float64) for i in case.inputs]
     params = {
@@ -276,7 +302,9 @@ def gradcheck_case(case: Case, backend: str, seed: int = 0) -> bool:
     )
 
 
-def raised(case: ErrorCase, backend: str) -> tuple[type | None, type | None, str]:
+def raised(
+    case: ErrorCase, backend: Backend, candidate: Candidate | None = None
+) -> tuple[type | None, type | None, str]:
     """The exception types torch and scratch raise on a bad case, and scratch's message."""
     kinds, message = [], ""
     for side in ("torch", "scratch"):
@@ -285,7 +313,7 @@ def raised(case: ErrorCase, backend: str) -> tuple[type | None, type | None, str
             if side == "torch":
                 layer = getattr(torch.nn, case.layer)(*case.args, **case.kwargs)
             else:
-                layer = getattr(scratch.nn, case.layer)(*case.args, **case.kwargs, backend=backend)
+                layer = candidate_of(case, backend, candidate)(*case.args, **case.kwargs)
             layer = layer.double()
             gen = torch.Generator().manual_seed(0)
             layer(*(i.feed(i.leaf(gen, torch.float64)) for i in case.inputs))
