@@ -14,7 +14,6 @@ from .loss import *  # noqa: F403
 from .norm import *  # noqa: F403
 from .pooling import *  # noqa: F403
 
-
 _CPU = torch.device("cpu")
 
 
