@@ -5,6 +5,7 @@ NumPy backend rounds some fused multiply-adds twice and must agree to 1e-12 of e
 scale after every one of many steps (measured: a few 1e-15).
 """
 
+import copy
 import importlib
 import inspect
 from dataclasses import dataclass, field
@@ -453,3 +454,55 @@ TORCH_UPDATE_MODULES = [f"torch.optim.{name}" for name in ("sgd", "adam", "adagr
 
 def _forbidden(*args, **kwargs):
     raise AssertionError("torch.optim's update was called")
+
+
+@pytest.mark.parametrize("backend", scratch.BACKENDS)
+def test_deepcopy_keeps_the_backend_and_the_state(backend, gen):
+    param = torch.randn(3, generator=gen, dtype=torch.float64, requires_grad=True)
+    opt = so.Adam([param], lr=0.1, backend=backend)
+    param.grad = torch.ones_like(param)
+    opt.step()
+    twin = copy.deepcopy(opt)
+    assert twin.backend == backend and twin.state_dict()["state"][0]["step"].item() == 1.0
+
+
+@pytest.mark.parametrize("backend", scratch.BACKENDS)
+@pytest.mark.parametrize("name", ["Adam", "Adagrad", "RMSprop"])
+def test_old_state_dicts_with_float_steps_load(name, backend, gen):
+    """State dicts from before torch kept `step` as a tensor load into both the same way."""
+    start = torch.randn(4, generator=gen, dtype=torch.float64)
+    grads = [torch.randn(4, generator=gen, dtype=torch.float64) for _ in range(4)]
+    source = start.clone().requires_grad_()
+    saved = getattr(torch.optim, name)([source])
+    _run(saved, [source], [grads[:1]] * 2)
+    state = copy.deepcopy(saved.state_dict())
+    state["state"][0]["step"] = float(state["state"][0]["step"])
+    results = []
+    for make in (getattr(torch.optim, name), getattr(so, name)):
+        p = source.detach().clone().requires_grad_()
+        opt = make([p]) if make is getattr(torch.optim, name) else make([p], backend=backend)
+        opt.load_state_dict(copy.deepcopy(state))
+        assert torch.is_tensor(opt.state[p]["step"])
+        _run(opt, [p], [grads[1:2], grads[2:3]])
+        results.append(p)
+    _assert_same(results[1:], results[:1], backend)
+
+
+@pytest.mark.parametrize("backend", scratch.BACKENDS)
+@pytest.mark.parametrize("name", NAMES)
+def test_param_group_added_later(name, backend, gen):
+    start = [torch.randn(3, generator=gen, dtype=torch.float64) for _ in range(2)]
+    grads = [
+        [torch.randn(3, generator=gen, dtype=torch.float64) for _ in range(2)] for _ in range(6)
+    ]
+    results = []
+    for make in (
+        getattr(torch.optim, name),
+        lambda p, **kw: getattr(so, name)(p, backend=backend, **kw),
+    ):
+        params = [p.clone().requires_grad_() for p in start]
+        opt = make(params[:1], lr=0.05)
+        opt.add_param_group({"params": params[1:], "lr": 0.01})
+        _run(opt, params, grads)
+        results.append(params)
+    _assert_same(results[1], results[0], backend)
