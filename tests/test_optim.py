@@ -99,7 +99,7 @@ def test_step_lr_scheduler_and_zero_grad(backend, gen):
             (param.sin() * (step + 1)).sum().backward()
             opt.step()
             sched.step()
-            lrs.append(sched.get_lasttensor_lr()[0])
+            lrs.append(sched.get_last_lr()[0])
         runs.append((param, lrs))
     (want, want_lrs), (got, got_lrs) = runs
     assert got_lrs == want_lrs and want_lrs[-1] == 0.2 * 0.5**3
