@@ -185,3 +185,15 @@ def test_param_group_added_later(name, backend, gen):
         run_steps(opt, params, grads)
         results.append(params)
     assert_same(results[1], results[0], backend)
+
+
+@pytest.mark.parametrize("backend", scratch.BACKENDS)
+def test_step_hooks_run_around_our_step(backend):
+    param = torch.ones(2, requires_grad=True)
+    opt = so.RMSprop([param], backend=backend)
+    calls = []
+    opt.register_step_pre_hook(lambda o, args, kwargs: calls.append(("pre", param.sum().item())))
+    opt.register_step_post_hook(lambda o, args, kwargs: calls.append(("post", param.sum().item())))
+    param.grad = torch.ones(2)
+    opt.step()
+    assert [c[0] for c in calls] == ["pre", "post"] and calls[0][1] == 2.0 > calls[1][1]

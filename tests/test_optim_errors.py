@@ -172,3 +172,13 @@ def test_update_is_ours_not_torch_optims(monkeypatch, name, backend, gen):
     after = [p.detach().clone() for p in ours]
     mine.step()
     assert all(torch.equal(a, b) for a, b in zip(ours, after, strict=True))
+
+
+def test_unsupported_option_loaded_from_a_torch_state_dict_is_named_at_step():
+    param = torch.zeros(3, requires_grad=True)
+    opt = so.SGD([param], momentum=0.9)
+    opt.load_state_dict(torch.optim.SGD([param], momentum=0.9, foreach=True).state_dict())
+    param.grad = torch.ones(3)
+    with pytest.raises(NotImplementedError, match="SGD: foreach=True is not supported"):
+        opt.step()
+    assert torch.equal(param, torch.zeros(3))  # refused before any update
