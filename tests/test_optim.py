@@ -197,3 +197,16 @@ def test_step_hooks_run_around_our_step(backend):
     param.grad = torch.ones(2)
     opt.step()
     assert [c[0] for c in calls] == ["pre", "post"] and calls[0][1] == 2.0 > calls[1][1]
+
+
+@pytest.mark.parametrize("backend", scratch.BACKENDS)
+@pytest.mark.parametrize("name", NAMES)
+def test_update_writes_into_the_parameter_memory(name, backend, gen):
+    param = torch.randn(6, 4, generator=gen, dtype=torch.float64).t().requires_grad_()
+    alias, address = param.detach(), param.data_ptr()  # shares param's storage
+    opt = getattr(so, name)([param], lr=0.1, backend=backend)
+    param.grad = torch.randn(param.shape, generator=gen, dtype=torch.float64)
+    before = alias.clone()
+    opt.step()
+    assert param.data_ptr() == address and torch.equal(alias, param)
+    assert not torch.equal(alias, before) and param.stride() == (1, 4)
