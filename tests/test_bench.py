@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+import scratch.optim
 from reference import bench
 from reference.cli import build_parser
 from reference.commands import settings_from
@@ -36,7 +37,7 @@ def test_subcommand_registers_on_the_scratch_parser():
 def test_item_names_are_unique_and_selectable():
     table = bench.items()
     names = [item.name for item in table]
-    assert len(names) == len(set(names)) == 21  # 17 layer/model items, 3 overhead, 1 train
+    assert len(names) == len(set(names)) == 22  # 17 layer/model items, 3 overhead, 2 train
     assert [i.name for i in bench.select(table, ["fc3"])] == ["lenet.fc3"]
     assert len(bench.select(table, ["pool1"])) == 2  # LeNet's and VGG16's
     assert len(bench.select(table, ["vgg16"])) == 9
@@ -94,11 +95,31 @@ def test_overhead_and_train_items_time_per_call(capsys):
     args = parse("--only", "overhead", "train", "--repeats", "1", "--no-memory", "--quiet",
                  "--backend", "numpy")  # fmt: skip
     rows = {row.item: row for row in bench.run_and_report(args).rows}
-    assert list(rows) == ["overhead.linear", "overhead.relu", "overhead.floor", "train.mlp"]
+    names = ["overhead.linear", "overhead.relu", "overhead.floor", "train.lenet", "train.mlp"]
+    assert list(rows) == names
     for name in ("overhead.linear", "overhead.relu", "overhead.floor"):
         assert rows[name].scratch_ms > 0 and "us/call over torch" in rows[name].note, rows[name]
         assert rows[name].torch_peak_mib is None  # no memory probe for a per-call item
-    assert rows["train.mlp"].ratio > 0 and "images/s torch" in rows["train.mlp"].note
+    for name in ("train.lenet", "train.mlp"):
+        assert rows[name].ratio > 0 and "images/s torch" in rows[name].note, rows[name]
+
+
+def test_train_items_step_with_the_scratch_optimizer(monkeypatch):
+    made = []
+
+    class Recording(scratch.optim.SGD):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(scratch.optim, "SGD", Recording)
+    table = {item.name: item for item in bench.items()}
+    for name, scratch_optim in (("train.mlp", True), ("lenet.sgd_step", False)):
+        item, before = table[name], len(made)
+        twin, _ = bench.twin_of(item, bench.build(item, torch.float32), "numpy")
+        bench.make_step(item, twin, bench.profile(item, torch.float32), torch.float32, "numpy")
+        assert len(made) == before + scratch_optim, name
+    assert made[0].backend == "numpy"
 
 
 def test_the_floor_is_an_empty_function_and_layers_are_swapped():

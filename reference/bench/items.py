@@ -15,6 +15,7 @@ import torch
 import torchvision
 
 import scratch.functional
+import scratch.optim
 from reference.models import LeNet
 from scratch.kernels import Backend
 from scratch.swap import swap
@@ -50,6 +51,7 @@ class Item:
     # the scratch side from the torch.nn module (a copy) and a backend; None: `scratch.swap`
     twin: Callable[[torch.nn.Module, Backend], torch.nn.Module] | None = None
     memory: bool = True  # False: no peak-memory probe (tiny items, nothing to see)
+    scratch_optim: bool = False  # "sgd" steps: the scratch side steps with scratch.optim.SGD
 
     @property
     def group(self) -> str:
@@ -133,7 +135,11 @@ def items(vgg_batch: int = 8) -> tuple[Item, ...]:
         Item("lenet.sgd_step", LeNet, (64, 3, 32, 32), input_grad=False, step="sgd"),
         Item("vgg16.features", vgg16_features, (n, 3, 224, 224), input_grad=False),
         *_overhead_items(),
-        Item("train.mlp", mlp, (64, 3, 32, 32), input_grad=False, step="sgd"),
+        # the whole scratch stack (layers, loss and optimizer) against torch.nn + torch.optim
+        *(
+            Item(f"train.{name}", make, (64, 3, 32, 32), False, "sgd", scratch_optim=True)
+            for name, make in (("lenet", LeNet), ("mlp", mlp))
+        ),
     )
 
 
@@ -209,7 +215,10 @@ def make_step(item: Item, module: torch.nn.Module, prof: Profile, dtype, backend
     if item.step == "sgd":
         target = torch.randint(prof.out_shape[1], prof.out_shape[:1], generator=gen)
         loss_fn = cross_entropy(backend)
-        optimizer = torch.optim.SGD(module.parameters(), lr=0.01, momentum=0.9)
+        sgd = torch.optim.SGD
+        if backend is not None and item.scratch_optim:
+            sgd = partial(scratch.optim.SGD, backend=backend)
+        optimizer = sgd(module.parameters(), lr=0.01, momentum=0.9)
 
         def run() -> None:
             for _ in calls:
