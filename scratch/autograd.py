@@ -129,7 +129,7 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
         from_tensor, to_tensor = module.from_tensor, module.to_tensor
         arrays = tuple([None if t is None else from_tensor(t) for t in inputs])
         outputs, cache = getattr(module, forward_name)(*arrays, **dict(call.options))
-        first = inputs[0] if inputs[0] is not None else next(filter(None, inputs))
+        first = inputs[0] if inputs[0] is not None else next(t for t in inputs if t is not None)
         device = first.device
         if isinstance(outputs, tuple):
             outs = outputs
