@@ -56,8 +56,9 @@ def coretype_warning(environ: Mapping[str, str] = os.environ) -> str | None:
     shown = " ".join(f"{k}={v}" for k, v in forced.items())
     unset = " ".join(f"-u {var}" for var in CORETYPE_VARS)
     return (
-        f"warning: {shown} forces OpenBLAS's kernel choice, so numpy-side GEMMs may not use "
-        f"the kernels users get; to time numpy's own choice: env {unset} scratch bench ..."
+        f"warning: {shown} overrides OpenBLAS's own kernel (or cache size) choice, so "
+        f"numpy-side GEMMs may run slower than on users' machines; to time numpy's own "
+        f"choice: env {unset} scratch bench ..."
     )
 
 
