@@ -130,10 +130,12 @@ def _grad_weight(cols, gy, shape):
     """dW = gy @ cols.T as ONE GEMM over the n * P columns. Shapes: gy (g, C_out/g, n * P)."""
     g, c_out_g, columns = gy.shape
     cols = cols.view(g, cols.shape[0] // g, columns)  # (g, C_in/g * K, n * P)
-    if 1024 < c_out_g * cols.shape[1] <= 65536:
-        # A small dW, as in the numpy backend: (cols @ gy.T).T runs 1.45x faster (LeNet's
-        # conv2, 16 x 150: 0.28 ms against 0.41 ms, one thread, measured here); a tiny one
-        # (LeNet's conv1, 6 x 75) measured no faster, a large one is left to the GEMM.
+    size = c_out_g * cols.shape[1]
+    if 1024 < size <= 65536 and columns <= 8 * size:
+        # A small dW over a short reduction: (cols @ gy.T).T runs 1.35x faster (LeNet's conv2,
+        # 16 x 150 over 6400 columns: 0.31 ms against 0.42 ms, one thread, measured here). Not
+        # over a long one: VGG's conv1_1 (64 x 27 over 50176) takes 29.6 ms that way against
+        # 10.8 ms; LeNet's conv1 (6 x 75) and VGG's conv1_2 (64 x 576) measured the same.
         return torch.matmul(cols, gy.transpose(1, 2)).transpose(1, 2).reshape(shape)
     return torch.matmul(gy, cols.transpose(1, 2)).view(shape)
 
@@ -142,12 +144,13 @@ def _weight_taps(weight, geo: ConvGeometry):
     """The rows of W.T for `_grad_input`'s GEMMs, a kernel row of taps at a time.
 
     Shapes: (C_out, C_in/g, *kernel) -> (K / per_gemm, g, per_gemm * C_in/g, C_out/g). A row of
-    taps per GEMM even with few channels: LeNet's conv2 (6 <- 16 channels, 6400 columns) takes
+    taps per GEMM with few channels: LeNet's conv2 (6 <- 16 channels, 6400 columns) takes
     0.22 ms in 5 GEMMs against 0.36 ms in 25 (one thread, measured here); torch's matmul has
-    more fixed cost per call than OpenBLAS's.
+    more fixed cost per call than OpenBLAS's. One tap per GEMM with many (VGG16), as before.
     """
     c_out, c_in_g = weight.shape[:2]
-    g, per_gemm = geo.groups, geo.kernel[-1]  # taps per GEMM
+    # taps per GEMM: with many channels each tap's GEMM is large, its fixed cost small
+    g, per_gemm = geo.groups, geo.kernel[-1] if c_in_g < 32 else 1
     # (C_out, C_in/g, *kernel) -> (g, C_out/g, C_in/g, K) -> (K, g, C_in/g, C_out/g)
     w_t = weight.reshape(g, c_out // g, c_in_g, -1).permute(3, 0, 2, 1)
     rows = w_t.shape[0] // per_gemm
