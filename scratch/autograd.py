@@ -15,12 +15,15 @@ Outputs keep the inputs' dtype and device, never alias an input (unless the op i
 as torch's `inplace=True`), and only the first output is differentiable (the others, such as
 max-pool indices or batch statistics, are marked non-differentiable).
 
-The hot path is per op call, so it is kept to what a Python `autograd.Function` must do
-(measured with `scratch bench --only overhead`, fwd+bwd of an 8x8 Linear / ReLU, numpy backend,
-this machine, best of 10): the kernels are looked up by a name built once per op (a plain
-`getattr`, so a kernel patched on its module is still seen), a `Call` is built once per
-(backend, in-place, options) and reused, the dtype/device check is one pass, and the cache is
-only scanned for arrays that may share memory (`backend.shares`).
+The hot path is per op call, so it is kept to what a Python `autograd.Function` must do:
+the kernels are looked up by a name built once per op (a plain `getattr`, so a kernel patched
+on its module is still seen), an option-less `Call` is built once per (backend, in-place) and
+reused, the dtype/device check is one pass, the cache is only compared with arrays that may
+share memory (`backend.shares`), and `once_differentiable`'s no_grad context is skipped when
+grad mode is already off. Measured on this (shared, 2-core) machine, fwd+bwd of an 8x8 layer,
+best of 60 interleaved in one process, us per call (torch.nn / before / after):
+Linear numpy 45.9 / 107.0 / 74.8, torch 42.5 / 95.1 / 74.4; ReLU numpy 22.9 / 68.0 / 49.9,
+torch 20.7 / 66.8 / 46.2; the floor, an empty `autograd.Function` round trip, 21.8-23.5.
 """
 
 from __future__ import annotations
