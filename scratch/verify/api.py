@@ -1,0 +1,76 @@
+"""`scratch.verify(obj, like=torch.nn.Conv2d, **options) -> Report`: the whole verification."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tqdm import tqdm
+
+from scratch.verify.adapters import Options, adapt
+from scratch.verify.cases import CASES
+from scratch.verify.configs import KINDS, call_text, parse_like, single_cases
+from scratch.verify.hints import find_hints
+from scratch.verify.report import Report
+from scratch.verify.runner import DTYPES, check_case, search
+
+
+def like_name(like: Any) -> str:
+    """`like` as text: a torch.nn class, its name, or one configuration `"Conv2d(3, 8, 3)"`."""
+    if isinstance(like, type):
+        return like.__name__
+    if isinstance(like, str):
+        return like
+    raise TypeError(f"like must be a torch.nn class or its name, got {type(like).__name__}")
+
+
+def plan(like: str, skip: Sequence[str] = ()) -> tuple[str, list, bool]:
+    """The layer name, its cases (named, or one configuration's), whether to search options."""
+    unknown = sorted(set(skip) - set(KINDS))
+    if unknown:
+        raise ValueError(f"--skip {','.join(unknown)}: unknown input kind; known: {', '.join(KINDS)}")
+    layer, args, kwargs = parse_like(like)
+    if args is not None:
+        return layer, single_cases(layer, args, kwargs), False
+    cases = [c for c in CASES if c.layer == layer]
+    if not cases:
+        known = ", ".join(sorted({c.layer for c in CASES}))
+        raise ValueError(f"--like {layer}: no named cases; give one configuration like "
+                         f"{layer}(...), or one of {known}")  # fmt: skip
+    return layer, cases, True
+
+
+def verify(
+    obj: Any,
+    like: Any,
+    *,
+    layout: str = "nchw",
+    weight_layout: str = "torch",
+    array: str = "auto",
+    skip: Sequence[str] = (),
+    examples: int = 30,
+    seed: int = 0,
+    gradcheck: bool = True,
+    progress: bool = False,
+) -> Report:
+    """Check a user's layer `obj` against the torch.nn class `like`; see `scratch.verify`."""
+    like = like_name(like)
+    layer, cases, properties = plan(like, skip)
+    candidate = adapt(obj, layer, Options(layout, weight_layout, array))
+    dtypes = [d for d in DTYPES if d not in skip]
+    results = []
+    for case in tqdm(cases, desc="verify", unit="case", disable=not progress):
+        result = check_case(case, candidate, dtypes, seed, gradcheck)
+        if not set(result.kinds) & set(skip):
+            results.append(result)
+    report = Report(like, candidate.convention, results)
+    if properties:
+        smallest, stats = search(candidate, layer, examples, seed)
+        report.properties = dict(stats)
+        if smallest is not None:
+            result = check_case(smallest, candidate, dtypes, seed, gradcheck)
+            result.name = f"smallest failing: {result.name}"
+            report.smallest_failing = call_text(layer, smallest.args, smallest.kwargs)
+            report.cases.append(result)
+    report.hints = find_hints(report.cases)
+    return report
