@@ -149,7 +149,9 @@ class Adapted(torch.nn.Module):
                 self.register_parameter(name, None)
         for name, b in reference.named_buffers(recurse=False):
             self.register_buffer(name, b.clone())
-        self.user, self.kind, self.spec, self.options = user, kind, spec, options
+        # not a submodule: the state_dict holds torch's names only
+        self.__dict__["user"] = user
+        self.kind, self.spec, self.options = kind, spec, options
         self.ctor = ctor
         for option, value in spec.fixed.items():
             if kind in ("function", "pair") and ctor.get(option, value) != value:
@@ -223,6 +225,7 @@ class Adapted(torch.nn.Module):
             values = self.spec.option_values(self.ctor, self.training)
             return self.user.apply(*tensors, *params.values(), *values.values())
         if self.kind == "module":
+            self.user.to(tensors[0].dtype if tensors[0].is_floating_point() else None)
             state = {self.names[n]: p for n, p in params.items() if self.names.get(n)}
             state.update({n: b for n, b in self._buffers.items() if _owns(self.user, n)})
             return functional_call(self.user, state, tuple(tensors))

@@ -28,6 +28,10 @@ GRAD_ALIASES = {
 class LayerError(Exception):
     """The user's layer returned something that is not what its convention promises."""
 
+    def __init__(self, message: str, what: str = "", shapes: tuple = ()):
+        super().__init__(message)
+        self.what, self.shapes = what, shapes  # shapes: (yours, expected) on a shape mismatch
+
 
 def attribute(obj: Any, aliases: tuple[str, ...]) -> str | None:
     """The first of `aliases` that `obj` has as an attribute (None: none)."""
@@ -58,7 +62,8 @@ def from_user(a: Any, what: str, like: torch.Tensor, shape: tuple | None = None)
     if shape is not None and tuple(t.shape) != tuple(shape):
         if t.numel() == 1 and len(shape) == 0:
             return t.reshape(())
-        raise LayerError(f"{what} has shape {tuple(t.shape)}, expected {tuple(shape)}")
+        raise LayerError(f"{what} has shape {tuple(t.shape)}, expected {tuple(shape)}", what,
+                         (tuple(t.shape), tuple(shape)))  # fmt: skip
     return t.clone() if t.data_ptr() == like.data_ptr() else t
 
 

@@ -154,8 +154,9 @@ def features_of(case: Case, leaves: list[torch.Tensor]) -> set[str]:
             feats.add("ceil_mode")
     if ctor.get("bias") is False:
         feats.add("no-bias")
-    if "ties" in case.name:
-        feats.add("ties")
+    for word in ("ties", "kinks"):
+        if word in case.name:
+            feats.add(word)
     if leaves[0].numel() and leaves[0].is_floating_point() and leaves[0].abs().max() >= 1e3:
         feats.add("extreme")
     return feats

@@ -44,7 +44,7 @@ def value_hints(what: str, pair: Pair, case: CaseResult) -> list[tuple[str, str]
         return [("missing", f"{what}: your layer gives no gradient at all (None)")]
     a, e = a.double(), e.double()
     if a.shape != e.shape:
-        return _shape_hints(what, a, e)
+        return _shape_hints(what, a.shape, e.shape)
     if (~a.isfinite() & e.isfinite()).any():
         return [("overflow", f"{what}: NaN/inf where torch's values are finite: exp overflows "
                              "on large inputs; subtract the max before exp (log-sum-exp)")]  # fmt: skip
@@ -124,12 +124,13 @@ def _ties(what, a, e, case: CaseResult) -> list[tuple[str, str]]:
                      "torch's (the first in the window)")]  # fmt: skip
 
 
-def _shape_hints(what, a, e) -> list[tuple[str, str]]:
-    if a.ndim == e.ndim and a.ndim >= 2 and a.shape == e.mT.shape:
-        return [("transposed", f"{what} has torch's shape transposed {tuple(a.shape)}: "
-                               "height and width (or in and out) swapped")]  # fmt: skip
-    return [("size", f"{what}: shape {tuple(a.shape)}, torch's {tuple(e.shape)}: check the "
-                     "output-size formula floor((H + 2p - d(k-1) - 1) / s) + 1 and the stride")]
+def _shape_hints(what: str, a: tuple, e: tuple) -> list[tuple[str, str]]:
+    a, e = tuple(a), tuple(e)
+    if len(a) == len(e) >= 2 and a != e and a == (*e[:-2], e[-1], e[-2]):
+        return [("transposed", f"{what} has torch's shape transposed {a}: height and width "
+                               "(or in and out) swapped")]  # fmt: skip
+    return [("size", f"{what}: shape {a}, torch's {e}: check the output-size formula "
+                     "floor((H + 2p - d(k-1) - 1) / s) + 1 and the stride")]
 
 
 def _summary(case: CaseResult) -> list[tuple[str, str]]:
@@ -137,12 +138,19 @@ def _summary(case: CaseResult) -> list[tuple[str, str]]:
     forward = by_what.get(("output", "float64"), True)
     grads = all(ok for (w, d), ok in by_what.items() if w.startswith("grad") and d == "float64")
     gradcheck = by_what.get(("gradcheck", "float64"))
-    if forward and not grads and gradcheck is False:
-        return [("backward", "your forward is right but your backward is wrong")]
+    found = [("mutation", c.message) for c in case.checks if c.what == "mutation"]
+    if forward and not grads and gradcheck is not True:
+        found.append(("backward", "your forward is right but your backward is wrong"))
+        for option in ("stride", "dilation", "padding"):
+            if option in case.features and not by_what.get(("grad input", "float64"), True):
+                found.append((option, f"with {option} != default your forward is right but the "
+                              f"input gradient is wrong: {FEATURE_WORDS[option]}"))  # fmt: skip
     if not forward and gradcheck is True:
-        return [("forward", "your backward is consistent with your forward, but the forward "
-                            "is wrong")]  # fmt: skip
-    return [("mutation", c.message) for c in case.checks if c.what == "mutation"]
+        found.append(("forward", "your backward is consistent with your forward, but the "
+                                 "forward is wrong"))  # fmt: skip
+    return found
+
+
 
 
 FEATURE_WORDS: dict[str, str] = {
@@ -156,6 +164,7 @@ FEATURE_WORDS: dict[str, str] = {
     "maximum (torch: all of it to the first)",
     "extreme": "large inputs: no max subtraction (exp overflows)",
     "batch1": "batch size 1",
+    "kinks": "inputs exactly at a kink (torch: relu'(0) = 0)",
     "unbatched": "unbatched inputs",
     "ceil_mode": "ceil_mode=True: the output-size formula rounds the wrong way",
 }
@@ -186,6 +195,9 @@ def find_hints(results: list[CaseResult]) -> list[Hint]:
         for what, pair in case.pairs.items():
             if any(c.what == what and not c.passed for c in case.checks):
                 pairs += value_hints(what, pair, case)
+        shape_error = case.context.get("shape_error")
+        if shape_error:
+            pairs += _shape_hints(*shape_error)
         for check, message in pairs + _summary(case):
             found.setdefault((check, message), []).append(case.name)
     hints = [Hint(check, message, cases) for (check, message), cases in found.items()]

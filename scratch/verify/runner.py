@@ -9,6 +9,7 @@ with Hypothesis and shrinks a failure to the smallest failing configuration.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -164,6 +165,7 @@ def check_case(
         raise
     except LayerError as e:
         result.verdict, result.reason = "error", f"{stage}: {e}"
+        result.context["shape_error"] = (e.what, *e.shapes) if e.shapes else None
     except Exception as e:  # noqa: BLE001 - the user's layer raised: a verdict, not a crash
         optional = [k for k in kinds if k in OPTIONAL_KINDS] + (["float32"] * (stage == "float32"))
         if optional:
@@ -171,9 +173,21 @@ def check_case(
             result.reason = f"input kind {optional[0]}: your layer raised {type(e).__name__}: {e}"
         else:
             result.verdict, result.reason = "error", f"{stage}: raised {type(e).__name__}: {e}"
+            result.context["shape_error"] = _autograd_shapes(str(e))
     if result.verdict == "pass" and not all(c.passed for c in result.checks):
         result.verdict = "fail"
     return result
+
+
+def _autograd_shapes(message: str):
+    """(what, yours, expected) from autograd's "returned an invalid gradient" error, or None."""
+    found = re.search(r"invalid gradient at index (\d+) - got \[([\d, ]*)\] but expected "
+                      r"shape compatible with \[([\d, ]*)\]", message)  # fmt: skip
+    if not found:
+        return None
+    index, *shapes = found.groups()
+    what = "grad input" if index == "0" else f"grad of input {index}"
+    return (what, *(tuple(int(v) for v in s.split(",") if v.strip()) for s in shapes))
 
 
 def search(candidate, layer: str, examples: int, seed: int = 0):
