@@ -61,7 +61,7 @@ def verify(
     results = []
     for case in tqdm(cases, desc="verify", unit="case", disable=not progress):
         result = check_case(case, candidate, dtypes, seed, gradcheck)
-        if not set(result.kinds) & set(skip):
+        if result.verdict != "invalid" and not set(result.kinds) & set(skip):
             results.append(result)
     report = Report(like, candidate.convention, results)
     if properties:

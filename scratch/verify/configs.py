@@ -51,8 +51,8 @@ def _spatial_sizes(layer: str, ctor: dict, d: int) -> tuple[int, ...]:
     stride = _ints(ctor.get("stride") or kernel, d) if "Pool" in layer else _ints(ctor["stride"], d)
     dilation = _ints(ctor.get("dilation", 1), d)
     span = [dl * (k - 1) + 1 for k, dl in zip(kernel, dilation)]
-    sizes = [max(s + 2 * st_ + 1, 5) | 1 for s, st_ in zip(span, stride)]
-    return tuple(n + 2 * i for i, n in enumerate(sizes))  # 7 x 9: odd and non-square
+    sizes = [max(s + st_, 5) | 1 for s, st_ in zip(span, stride)]
+    return tuple(n + 2 * i for i, n in enumerate(sizes))  # e.g. 5 x 7: odd and non-square
 
 
 def config_inputs(layer: str, ctor: dict) -> tuple[Input, ...]:

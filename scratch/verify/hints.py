@@ -141,7 +141,7 @@ def _summary(case: CaseResult) -> list[tuple[str, str]]:
     found = [("mutation", c.message) for c in case.checks if c.what == "mutation"]
     if forward and not grads and gradcheck is not True:
         found.append(("backward", "your forward is right but your backward is wrong"))
-        for option in ("stride", "dilation", "padding"):
+        for option in ("stride", "dilation"):
             if option in case.features and not by_what.get(("grad input", "float64"), True):
                 found.append((option, f"with {option} != default your forward is right but the "
                               f"input gradient is wrong: {FEATURE_WORDS[option]}"))  # fmt: skip

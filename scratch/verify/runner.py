@@ -95,7 +95,11 @@ def _both(case: Case, candidate, dtype: torch.dtype, seed: int, result: CaseResu
         out_t, grads_t, *_ = side(reference)
     except Exception as e:  # noqa: BLE001
         raise Invalid(f"torch rejects the inputs: {e}") from e
-    out_s, grads_s, *_ = side(twin)
+    try:
+        out_s, grads_s, *_ = side(twin)
+    except Exception as e:
+        _forward_shape(twin, case, leaves, out_t[0], e)
+        raise
     result.checks.append(compare("output", out_s[0], out_t[0], dtype))
     for name, expected in grads_t.items():
         what = "grad input" if name == "input0" else f"grad {name}"
@@ -106,6 +110,20 @@ def _both(case: Case, candidate, dtype: torch.dtype, seed: int, result: CaseResu
             what = "grad input" if name == "input0" else f"grad {name}"
             result.pairs[what] = (grads_s.get(name), expected)
         result.context = {"inputs": [t.detach() for t in leaves], "reference": reference}
+
+
+def _forward_shape(twin, case: Case, leaves, expected: torch.Tensor, error: Exception) -> None:
+    """After a failed run: a wrong output shape, if that is what went wrong first."""
+    try:
+        with torch.no_grad():
+            out = twin(*(i.feed(t) for i, t in zip(case.inputs, leaves)))
+    except Exception:  # noqa: BLE001 - the forward itself raised: the original error stands
+        return
+    out = out[0] if isinstance(out, tuple) else out
+    if tuple(out.shape) != tuple(expected.shape):
+        shapes = (tuple(out.shape), tuple(expected.shape))
+        raise LayerError(f"forward's output has shape {shapes[0]}, torch's is {shapes[1]}",
+                         "output", shapes) from error  # fmt: skip
 
 
 def _mutation(case: Case, candidate, seed: int) -> list[str]:
