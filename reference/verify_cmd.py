@@ -33,6 +33,7 @@ class VerifySettings:
     grade: str | None = None
     entry: str | None = None
     timeout: float = 120.0
+    jobs: int | None = None  # grading: submissions checked at a time (default min(4, cores))
     no_gradcheck: bool = False
     quiet: bool = False
 
@@ -52,7 +53,7 @@ def run_grade(s: VerifySettings) -> int:
         return _fail("--grade needs --entry NAME (the class, factory or namespace to check)")
     if not Path(s.grade).is_dir():
         return _fail(f"--grade {s.grade}: no such folder")
-    rows = grade(s.grade, s.like, s.entry, s.timeout, s.options(), s.out)
+    rows = grade(s.grade, s.like, s.entry, s.timeout, s.options(), s.out, s.jobs)
     print((Path(s.out or s.grade) / "grades.md").read_text())
     return 0 if all(r["status"] == "pass" for r in rows) else 1
 
@@ -105,6 +106,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grade", metavar="DIR", help="grade every submission in DIR")
     p.add_argument("--entry", metavar="NAME", help="with --grade: the name in each submission")
     p.add_argument("--timeout", type=float, default=d.timeout, help="seconds per submission")
+    p.add_argument("--jobs", type=int, help="with --grade: submissions at a time")
     p.add_argument("--no-gradcheck", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -176,7 +176,8 @@ class UserFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, call: Call, *tensors):
-        y, state = call.forward(tensors)
+        with torch.enable_grad():  # a torch layer may use autograd inside its own backward
+            y, state = call.forward(tensors)
         ctx.call, ctx.state = call, state
         ctx.tensors = tuple(t.detach() if t is not None else None for t in tensors)
         return y
@@ -184,6 +185,7 @@ class UserFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        grads = ctx.call.backward(grad, ctx.state, ctx.tensors)
+        with torch.enable_grad():
+            grads = ctx.call.backward(grad, ctx.state, ctx.tensors)
         needs = ctx.needs_input_grad[1:]
         return (None, *(g if need else None for g, need in zip(grads, needs)))

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,15 @@ def grade_one(path: Path, like: str, entry: str, timeout: float, options: dict) 
 
 
 def grade(folder: str | Path, like: str, entry: str, timeout: float = 120.0,
-          options: dict[str, Any] | None = None, out: str | Path | None = None) -> list[dict]:  # fmt: skip
-    """Grade every submission in `folder`; writes grades.csv and grades.md into `out` (or it)."""
+          options: dict[str, Any] | None = None, out: str | Path | None = None,
+          jobs: int | None = None) -> list[dict]:  # fmt: skip
+    """Grade every submission in `folder` (`jobs` processes at a time); writes grades.csv and
+    grades.md into `out` (default: `folder`)."""
     folder = Path(folder)
-    rows = [grade_one(p, like, entry, timeout, options or {}) for p in submissions(folder)]
+    jobs = jobs or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(jobs) as pool:  # threads only wait on the worker processes
+        rows = list(pool.map(lambda p: grade_one(p, like, entry, timeout, options or {}),
+                             submissions(folder)))  # fmt: skip
     target = Path(out) if out else folder
     cases = list(dict.fromkeys(c["name"] for r in rows for c in r.get("report", {}).get("cases", [])))
     header = ["submission", "status", "passed", *cases, "hints"]

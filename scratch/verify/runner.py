@@ -126,6 +126,12 @@ def _forward_shape(twin, case: Case, leaves, expected: torch.Tensor, error: Exce
                          "output", shapes) from error  # fmt: skip
 
 
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal element for element, NaN equal to NaN."""
+    return bool(((a == b) | (a.isnan() & b.isnan())).all()) if a.is_floating_point() else bool(
+        torch.equal(a, b))  # fmt: skip
+
+
 def _mutation(case: Case, candidate, seed: int) -> list[str]:
     """What the user's layer writes into: its input, or the upstream gradient."""
     reference = _torch_layer(case, torch.float64, seed)
@@ -136,12 +142,12 @@ def _mutation(case: Case, candidate, seed: int) -> list[str]:
     out = twin(*(i.view(t) if i.view else t for i, t in zip(case.inputs, leaves)))
     out = out[0] if isinstance(out, tuple) else out
     found = [f"forward modified input {k} in place" for k, (t, b) in
-             enumerate(zip(leaves, before)) if not torch.equal(t.detach(), b)]  # fmt: skip
+             enumerate(zip(leaves, before)) if not _same(t.detach(), b)]  # fmt: skip
     if out.requires_grad and leaves[0].requires_grad:
         g = torch.randn(out.shape, generator=gen, dtype=out.dtype)
         g_before = g.clone()
         torch.autograd.grad(out, [leaves[0]], g, allow_unused=True)
-        if not torch.equal(g, g_before):
+        if not _same(g, g_before):
             found.append("backward modified the upstream gradient in place")
     return found
 
