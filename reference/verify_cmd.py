@@ -38,9 +38,15 @@ class VerifySettings:
     quiet: bool = False
 
     def options(self) -> dict:
-        return {"layout": self.layout, "weight_layout": self.weight_layout, "array": self.array,
-                "skip": list(self.skip), "examples": self.examples, "seed": self.seed,
-                "gradcheck": not self.no_gradcheck}  # fmt: skip
+        return {
+            "layout": self.layout,
+            "weight_layout": self.weight_layout,
+            "array": self.array,
+            "skip": list(self.skip),
+            "examples": self.examples,
+            "seed": self.seed,
+            "gradcheck": not self.no_gradcheck,
+        }
 
 
 def _fail(message: str) -> int:
@@ -91,14 +97,26 @@ def _kinds(text: str) -> tuple[str, ...]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = VerifySettings()
     p.add_argument("target", nargs="?", help="FILE:NAME or FILE:FORWARD,BACKWARD")
-    p.add_argument("--like", default="", help="torch.nn class, or one configuration: "
-                   "'Conv2d(3, 8, 3, stride=2, padding=1)'")  # fmt: skip
+    p.add_argument(
+        "--like",
+        default="",
+        help="torch.nn class, or one configuration: 'Conv2d(3, 8, 3, stride=2, padding=1)'",
+    )
     p.add_argument("--layout", choices=LAYOUTS, default=d.layout, help="the layer's input layout")
-    p.add_argument("--weight-layout", choices=WEIGHT_LAYOUTS, default=d.weight_layout,
-                   help="in-out: Linear weight (in, out); hwio: conv weight (kH, kW, in, out)")
+    p.add_argument(
+        "--weight-layout",
+        choices=WEIGHT_LAYOUTS,
+        default=d.weight_layout,
+        help="in-out: Linear weight (in, out); hwio: conv weight (kH, kW, in, out)",
+    )
     p.add_argument("--array", choices=("auto", "numpy", "torch"), default=d.array)
-    p.add_argument("--skip", type=_kinds, default=(), metavar="KIND,...",
-                   help=f"input kinds to leave out: {', '.join(KINDS)}")
+    p.add_argument(
+        "--skip",
+        type=_kinds,
+        default=(),
+        metavar="KIND,...",
+        help=f"input kinds to leave out: {', '.join(KINDS)}",
+    )
     p.add_argument("--examples", type=int, default=d.examples, help="Hypothesis configurations")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--out", metavar="DIR", help="write heatmap.png and report.json here")
@@ -111,5 +129,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-COMMAND = Command("verify", "prove your own layer equal to a torch.nn class", VerifySettings,
-                  add_arguments, run, description=__doc__.splitlines()[0])  # fmt: skip
+COMMAND = Command(
+    "verify",
+    "prove your own layer equal to a torch.nn class",
+    VerifySettings,
+    add_arguments,
+    run,
+    description=__doc__.splitlines()[0],
+)

@@ -37,7 +37,10 @@ def test_package_is_callable_and_still_a_package():
 def test_like_is_parsed_without_eval():
     assert parse_like("Conv2d") == ("Conv2d", None, None)
     assert parse_like("torch.nn.Conv2d(3, 8, 3, stride=2, padding=(1, 0))") == (
-        "Conv2d", (3, 8, 3), {"stride": 2, "padding": (1, 0)})  # fmt: skip
+        "Conv2d",
+        (3, 8, 3),
+        {"stride": 2, "padding": (1, 0)},
+    )
     for bad in ("Conv2d(3, 8, __import__('os'))", "Conv2d(", "1 + 2"):
         with pytest.raises(ValueError, match="--like"):
             parse_like(bad)
@@ -45,18 +48,29 @@ def test_like_is_parsed_without_eval():
 
 @pytest.mark.parametrize(
     "obj, like, options",
-    [(scratch.nn.Linear, "Linear", {}),
-     (scratch.nn.MaxPool2d, "MaxPool2d(3, 2, 1)", {}),
-     (scratch.nn.CrossEntropyLoss, "CrossEntropyLoss", {}),
-     (PRODUCT.linear_pair("numpy"), "Linear", {}),
-     (PRODUCT.linear_pair("torch"), "Linear(5, 3, bias=False)", {}),
-     (PRODUCT.LinearLayer, "Linear", {}),
-     (PRODUCT.LinearFunction, "Linear", {}),
-     (PRODUCT.make_conv, CONV, {}),
-     (PRODUCT.NHWCConv, CONV, {"layout": "nhwc", "weight_layout": "hwio"})],
-    ids=["module-linear", "module-maxpool", "module-ce", "pair-numpy", "pair-torch", "layer",
-         "function", "factory", "nhwc-hwio"],
-)  # fmt: skip
+    [
+        (scratch.nn.Linear, "Linear", {}),
+        (scratch.nn.MaxPool2d, "MaxPool2d(3, 2, 1)", {}),
+        (scratch.nn.CrossEntropyLoss, "CrossEntropyLoss", {}),
+        (PRODUCT.linear_pair("numpy"), "Linear", {}),
+        (PRODUCT.linear_pair("torch"), "Linear(5, 3, bias=False)", {}),
+        (PRODUCT.LinearLayer, "Linear", {}),
+        (PRODUCT.LinearFunction, "Linear", {}),
+        (PRODUCT.make_conv, CONV, {}),
+        (PRODUCT.NHWCConv, CONV, {"layout": "nhwc", "weight_layout": "hwio"}),
+    ],
+    ids=[
+        "module-linear",
+        "module-maxpool",
+        "module-ce",
+        "pair-numpy",
+        "pair-torch",
+        "layer",
+        "function",
+        "factory",
+        "nhwc-hwio",
+    ],
+)
 def test_our_layers_pass_through_every_convention(obj, like, options):
     report = scratch.verify(obj, like, examples=4, **options)
     assert report.passed, report.table()
@@ -80,8 +94,20 @@ def test_done_when_numpy_conv_class(tmp_path):
 
 
 def test_cli_reports_and_exit_codes(tmp_path, capsys):
-    assert main(["verify", f"{GOOD}:Conv2d", "--like", CONV, "--json", str(tmp_path / "r.json"),
-                 "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "verify",
+                f"{GOOD}:Conv2d",
+                "--like",
+                CONV,
+                "--json",
+                str(tmp_path / "r.json"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["passed"] is True and report["hints"] == []
     out = tmp_path / "out"
@@ -145,10 +171,28 @@ def test_grade_a_folder_of_mixed_submissions(tmp_path, capsys):
         (folder / helper).rename(folder / f"_{helper}")
     for name in ("alice.py", "bob/__init__.py"):
         path = folder / name
-        path.write_text(path.read_text().replace("from good_impl", "from _good_impl")
-                        .replace("from broken_impl", "from _broken_impl"))  # fmt: skip
-    code = main(["verify", "--grade", str(folder), "--entry", "make", "--like",
-                 "Conv2d(1, 2, 3, stride=2)", "--timeout", "120", "--jobs", "4", "--out", str(tmp_path)])  # fmt: skip
+        path.write_text(
+            path.read_text()
+            .replace("from good_impl", "from _good_impl")
+            .replace("from broken_impl", "from _broken_impl")
+        )
+    code = main(
+        [
+            "verify",
+            "--grade",
+            str(folder),
+            "--entry",
+            "make",
+            "--like",
+            "Conv2d(1, 2, 3, stride=2)",
+            "--timeout",
+            "120",
+            "--jobs",
+            "4",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 1
     rows = {r.split(",")[0]: r for r in (tmp_path / "grades.csv").read_text().splitlines()[1:]}
     assert set(rows) == {"alice.py", "bob", "dave.py", "erin.py"}
@@ -161,6 +205,29 @@ def test_grade_a_folder_of_mixed_submissions(tmp_path, capsys):
 
 def test_grade_a_hanging_submission_is_one_timed_out_row(tmp_path):
     (tmp_path / "carol.py").write_text(HANG)
-    assert main(["verify", "--grade", str(tmp_path), "--entry", "make", "--like", "ReLU()",
-                 "--timeout", "2"]) == 1  # fmt: skip
+    assert (
+        main(
+            [
+                "verify",
+                "--grade",
+                str(tmp_path),
+                "--entry",
+                "make",
+                "--like",
+                "ReLU()",
+                "--timeout",
+                "2",
+            ]
+        )
+        == 1
+    )
     assert "carol.py,timeout after 2 s" in (tmp_path / "grades.csv").read_text()
+
+
+def test_readme_shows_the_generated_heatmap():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert "## Verify your own layer" in readme and "docs/verify_heatmap.png" in readme
+    png = Path(__file__).parent.parent / "docs" / "verify_heatmap.png"
+    assert png.is_file() and 1000 < png.stat().st_size < 300_000
+    for command in ("conv_numpy.py:Conv2d --like Conv2d", "conv_numpy_broken.py:Conv2d"):
+        assert command in readme

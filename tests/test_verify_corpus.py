@@ -36,8 +36,14 @@ def torch_linear(seed: int = 0):
 
 
 # where each bug's largest error must be: the largest element of the tensor it corrupts
-WORST = {"grad-mean": "grad weight", "sign": "grad input", "zero-grad": "grad input",
-         "normalised": "grad input", "bias-ignored": "output", "bias-twice": "output"}  # fmt: skip
+WORST = {
+    "grad-mean": "grad weight",
+    "sign": "grad input",
+    "zero-grad": "grad input",
+    "normalised": "grad input",
+    "bias-ignored": "output",
+    "bias-twice": "output",
+}
 
 
 @pytest.mark.parametrize("convention", LINEAR.CONVENTIONS)
@@ -66,8 +72,14 @@ CONV = "Conv2d(2, 3, 3, stride=2, padding=1)"
 
 
 @pytest.mark.parametrize(
-    "bug, hint", [(None, None), ("padding-edge", "padding"), ("stride-backward", "stride"),
-                  ("hw-swap", "transposed"), ("grad-mean", "factor")]  # fmt: skip
+    "bug, hint",
+    [
+        (None, None),
+        ("padding-edge", "padding"),
+        ("stride-backward", "stride"),
+        ("hw-swap", "transposed"),
+        ("grad-mean", "factor"),
+    ],
 )
 def test_conv_corpus(bug, hint):
     report = scratch.verify(LAYERS.make_conv(bug), CONV)
@@ -80,8 +92,9 @@ def test_conv_corpus(bug, hint):
         out_h, out_w = report.cases[0].pairs["output"][1].shape[-2:]
         assert y in (0, out_h - 1) or x in (0, out_w - 1)
         inside = report.cases[0].pairs["output"]
-        torch.testing.assert_close(inside[0][..., 1:-1, 1:-1], inside[1][..., 1:-1, 1:-1],
-                                   rtol=1e-10, atol=1e-12)  # the interior is right
+        torch.testing.assert_close(
+            inside[0][..., 1:-1, 1:-1], inside[1][..., 1:-1, 1:-1], rtol=1e-10, atol=1e-12
+        )  # the interior is right
     if bug is None:
         assert [c.name for c in report.unsupported] == [f"{CONV} unbatched"]
 
@@ -100,7 +113,9 @@ def test_maxpool_ties(bug):
     y0, x0 = y // 2 * 2, x // 2 * 2
     window = case.context["inputs"][0][n, c, y0 : y0 + 2, x0 : x0 + 2]
     assert int((window == window.max()).sum()) > 1  # the worst element sits at a tie
-    split = "is split between them" in " ".join(h.message for h in report.hints if h.check == "ties")
+    split = "is split between them" in " ".join(
+        h.message for h in report.hints if h.check == "ties"
+    )
     assert split == (bug == "ties-split")
 
 
@@ -145,9 +160,12 @@ def test_relu_kink_and_mutation():
 
 
 @pytest.mark.parametrize(
-    "name, words", [("ReturnsList", "is a list, expected an array"),
-                    ("Raises", "raised RuntimeError: not implemented yet"),
-                    ("WrongShape", "forward's output has shape (3, 6), torch's is (3, 7)")],  # fmt: skip
+    "name, words",
+    [
+        ("ReturnsList", "is a list, expected an array"),
+        ("Raises", "raised RuntimeError: not implemented yet"),
+        ("WrongShape", "forward's output has shape (3, 6), torch's is (3, 7)"),
+    ],
 )
 def test_misbehaving_layers_get_a_clear_verdict(name, words):
     report = scratch.verify(getattr(LAYERS, name), "ReLU()")

@@ -184,16 +184,18 @@ class Adapted(torch.nn.Module):
         user = self.user
         array = self.options.array
         if self.kind == "pair":
-            user = tuple(self.user) if isinstance(self.user, tuple | list) else (
-                self.user.forward, self.user.backward)  # fmt: skip
+            user = (
+                tuple(self.user)
+                if isinstance(self.user, tuple | list)
+                else (self.user.forward, self.user.backward)
+            )
             probe = [None] * (self.spec.inputs + len(self.spec.params))
             refused(inspect.signature(user[0]).bind, *probe, **opts)
         else:
             value = getattr(user, self.names.get("weight") or "", None)
             if array == "auto" and value is not None:
                 array = "torch" if isinstance(value, torch.Tensor) else "numpy"
-        return Call(self.kind, user, tuple(names), opts, array, self.spec.loss,
-                    dict(self.names))  # fmt: skip
+        return Call(self.kind, user, tuple(names), opts, array, self.spec.loss, dict(self.names))
 
     # layouts: torch's NCHW / (out, in) on the harness's side, the user's inside
     def _channels(self, t: torch.Tensor) -> int | None:

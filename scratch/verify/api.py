@@ -28,15 +28,19 @@ def plan(like: str, skip: Sequence[str] = ()) -> tuple[str, list, bool]:
     """The layer name, its cases (named, or one configuration's), whether to search options."""
     unknown = sorted(set(skip) - set(KINDS))
     if unknown:
-        raise ValueError(f"--skip {','.join(unknown)}: unknown input kind; known: {', '.join(KINDS)}")
+        raise ValueError(
+            f"--skip {','.join(unknown)}: unknown input kind; known: {', '.join(KINDS)}"
+        )
     layer, args, kwargs = parse_like(like)
     if args is not None:
         return layer, single_cases(layer, args, kwargs), False
     cases = [c for c in CASES if c.layer == layer]
     if not cases:
         known = ", ".join(sorted({c.layer for c in CASES}))
-        raise ValueError(f"--like {layer}: no named cases; give one configuration like "
-                         f"{layer}(...), or one of {known}")  # fmt: skip
+        raise ValueError(
+            f"--like {layer}: no named cases; give one configuration like "
+            f"{layer}(...), or one of {known}"
+        )
     return layer, cases, True
 
 

@@ -62,8 +62,11 @@ def from_user(a: Any, what: str, like: torch.Tensor, shape: tuple | None = None)
     if shape is not None and tuple(t.shape) != tuple(shape):
         if t.numel() == 1 and len(shape) == 0:
             return t.reshape(())
-        raise LayerError(f"{what} has shape {tuple(t.shape)}, expected {tuple(shape)}", what,
-                         (tuple(t.shape), tuple(shape)))  # fmt: skip
+        raise LayerError(
+            f"{what} has shape {tuple(t.shape)}, expected {tuple(shape)}",
+            what,
+            (tuple(t.shape), tuple(shape)),
+        )
     return t.clone() if t.data_ptr() == like.data_ptr() else t
 
 

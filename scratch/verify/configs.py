@@ -13,14 +13,30 @@ import dataclasses
 import torch
 from hypothesis import strategies as st
 
-from scratch.verify.parity import Case, Input, classes, probabilities, randn, uniform
+from scratch.verify.parity import Case, Input, classes, randn, uniform
 from scratch.verify.specs import constructor_arguments, spec_of
 
-KINDS = ("batched", "unbatched", "extra-leading-dims", "batch1", "empty-batch", "noncontiguous",
-         "index-targets", "probability-targets", "float64", "float32")  # fmt: skip
+KINDS = (
+    "batched",
+    "unbatched",
+    "extra-leading-dims",
+    "batch1",
+    "empty-batch",
+    "noncontiguous",
+    "index-targets",
+    "probability-targets",
+    "float64",
+    "float32",
+)
 # A layer that raises on one of these kinds gets it reported as unsupported, not failed.
-OPTIONAL_KINDS = ("unbatched", "extra-leading-dims", "empty-batch", "noncontiguous",
-                  "probability-targets", "float32")  # fmt: skip
+OPTIONAL_KINDS = (
+    "unbatched",
+    "extra-leading-dims",
+    "empty-batch",
+    "noncontiguous",
+    "probability-targets",
+    "float32",
+)
 
 
 def parse_like(text: str) -> tuple[str, tuple | None, dict | None]:
@@ -36,8 +52,11 @@ def parse_like(text: str) -> tuple[str, tuple | None, dict | None]:
             args = tuple(ast.literal_eval(a) for a in node.args)
             kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
             return name, args, kwargs
-    except (SyntaxError, ValueError, AttributeError) as e:
-        raise ValueError(f"--like {text!r}: expected a class name or a call with literals ({e})")
+    except (SyntaxError, ValueError, AttributeError):
+        raise ValueError(
+            f"--like {text!r}: expected a class name or a call with literal arguments only, "
+            "e.g. Conv2d(3, 8, 3, stride=2)"
+        ) from None
     raise ValueError(f"--like {text!r}: expected a class name like Conv2d or Conv2d(3, 8, 3)")
 
 
@@ -82,7 +101,10 @@ def single_cases(layer: str, args: tuple, kwargs: dict) -> list[Case]:
     inputs = config_inputs(layer, ctor)
     text = call_text(layer, args, kwargs)
     make = lambda suffix, ins, **kw: Case(f"{text}{suffix}", layer, ins, args, kwargs, **kw)  # noqa: E731
-    cases = [make("", inputs), make(" batch1", tuple(_reshaped(i, lambda t: t[:1]) for i in inputs))]
+    cases = [
+        make("", inputs),
+        make(" batch1", tuple(_reshaped(i, lambda t: t[:1]) for i in inputs)),
+    ]
     if not spec_of(layer).loss or layer in ("CrossEntropyLoss", "NLLLoss"):
         cases.append(make(" unbatched", tuple(_reshaped(i, lambda t: t[0]) for i in inputs)))
     if layer.startswith("MaxPool"):
@@ -209,5 +231,6 @@ def property_case(layer: str, drawn: tuple[tuple, dict]) -> Case:
     """The batched case of one drawn configuration."""
     args, kwargs = drawn
     ctor = constructor_arguments(layer, args, kwargs)
-    return Case(f"{call_text(layer, args, kwargs)}", layer, config_inputs(layer, ctor), args,
-                kwargs)  # fmt: skip
+    return Case(
+        f"{call_text(layer, args, kwargs)}", layer, config_inputs(layer, ctor), args, kwargs
+    )

@@ -33,13 +33,22 @@ def grade_one(path: Path, like: str, entry: str, timeout: float, options: dict) 
     """One submission's row: its report (as JSON) or what went wrong."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "report.json"
-        command = [sys.executable, "-m", "scratch.verify.grade", f"{path}:{entry}", like,
-                   str(out), json.dumps(options)]  # fmt: skip
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get(
-            "PYTHONPATH", "")]), MPLBACKEND="Agg")  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "scratch.verify.grade",
+            f"{path}:{entry}",
+            like,
+            str(out),
+            json.dumps(options),
+        ]
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            MPLBACKEND="Agg",
+        )
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                                  env=env)  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
             return {"submission": path.name, "status": f"timeout after {timeout:g} s"}
         if out.is_file():
@@ -50,18 +59,29 @@ def grade_one(path: Path, like: str, entry: str, timeout: float, options: dict) 
         return {"submission": path.name, "status": f"crashed (exit {done.returncode}): {tail}"}
 
 
-def grade(folder: str | Path, like: str, entry: str, timeout: float = 120.0,
-          options: dict[str, Any] | None = None, out: str | Path | None = None,
-          jobs: int | None = None) -> list[dict]:  # fmt: skip
+def grade(
+    folder: str | Path,
+    like: str,
+    entry: str,
+    timeout: float = 120.0,
+    options: dict[str, Any] | None = None,
+    out: str | Path | None = None,
+    jobs: int | None = None,
+) -> list[dict]:
     """Grade every submission in `folder` (`jobs` processes at a time); writes grades.csv and
     grades.md into `out` (default: `folder`)."""
     folder = Path(folder)
     jobs = jobs or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(jobs) as pool:  # threads only wait on the worker processes
-        rows = list(pool.map(lambda p: grade_one(p, like, entry, timeout, options or {}),
-                             submissions(folder)))  # fmt: skip
+        rows = list(
+            pool.map(
+                lambda p: grade_one(p, like, entry, timeout, options or {}), submissions(folder)
+            )
+        )
     target = Path(out) if out else folder
-    cases = list(dict.fromkeys(c["name"] for r in rows for c in r.get("report", {}).get("cases", [])))
+    cases = list(
+        dict.fromkeys(c["name"] for r in rows for c in r.get("report", {}).get("cases", []))
+    )
     header = ["submission", "status", "passed", *cases, "hints"]
     table = [header] + [_row(r, cases) for r in rows]
     buffer = io.StringIO()
@@ -76,8 +96,10 @@ def grade(folder: str | Path, like: str, entry: str, timeout: float = 120.0,
 def _row(row: dict, cases: list[str]) -> list[str]:
     report = row.get("report", {})
     verdicts = {c["name"]: c["verdict"] for c in report.get("cases", [])}
-    marks = [{"fail": "FAIL", "error": "ERROR"}.get(verdicts.get(c, "-"), verdicts.get(c, "-"))
-             for c in cases]  # fmt: skip
+    marks = [
+        {"fail": "FAIL", "error": "ERROR"}.get(verdicts.get(c, "-"), verdicts.get(c, "-"))
+        for c in cases
+    ]
     hints = "; ".join(f"{h['check']}: {h['message']}" for h in report.get("hints", []))
     passed = sum(v == "pass" for v in verdicts.values())
     graded = sum(v in ("pass", "fail", "error") for v in verdicts.values())

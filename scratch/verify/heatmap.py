@@ -16,8 +16,9 @@ from scratch.verify.report import CaseResult, _atomic, index_text  # noqa: E402
 def error_map(actual, expected):
     """The absolute error reduced to 2-d: the max over every dim but the last two."""
     diff = (actual.double() - expected.double()).abs().nan_to_num(nan=float("inf"))
-    diff = diff.nan_to_num(posinf=float(diff[diff.isfinite()].max()) * 2 if diff.isfinite().any()
-                           else 1.0)  # fmt: skip
+    diff = diff.nan_to_num(
+        posinf=float(diff[diff.isfinite()].max()) * 2 if diff.isfinite().any() else 1.0
+    )
     if diff.ndim == 0:
         return diff.reshape(1, 1)
     if diff.ndim == 1:
@@ -33,8 +34,10 @@ def draw(case: CaseResult, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(5, 4))
     image = ax.imshow(grid.numpy(), cmap="magma", interpolation="nearest")
     fig.colorbar(image, ax=ax, label="|yours - torch|")
-    ax.set_title(f"{case.name}\n{worst.what}: worst at "
-                 f"{index_text(case.layer, worst.worst, worst.what)}", fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"{case.name}\n{worst.what}: worst at {index_text(case.layer, worst.worst, worst.what)}",
+        fontsize=9,
+    )
     ax.set_xlabel("x (columns)")
     ax.set_ylabel("y (rows)")
     buffer = io.BytesIO()

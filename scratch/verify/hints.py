@@ -24,11 +24,14 @@ def _close(a: torch.Tensor, e: torch.Tensor) -> bool:
 
 
 def _named_factor(k: float, n: int) -> str | None:
-    for value, text in ((n, f"the batch size N={n}: a missing mean over the batch (or a sum "
-                            "where torch averages)"),
-                        (1 / n, f"1/N (N={n}): an extra mean over the batch"),
-                        (255.0, "255: inputs scaled to [0, 1] somewhere"), (1 / 255, "1/255"),
-                        (2.0, "2: a term counted twice"), (0.5, "1/2: a missing factor 2")):  # fmt: skip
+    for value, text in (
+        (n, f"the batch size N={n}: a missing mean over the batch (or a sum where torch averages)"),
+        (1 / n, f"1/N (N={n}): an extra mean over the batch"),
+        (255.0, "255: inputs scaled to [0, 1] somewhere"),
+        (1 / 255, "1/255"),
+        (2.0, "2: a term counted twice"),
+        (0.5, "1/2: a missing factor 2"),
+    ):
         if n > 1 or value not in (n, 1 / n):
             if abs(k - value) <= 1e-6 * abs(value):
                 return text
@@ -46,8 +49,13 @@ def value_hints(what: str, pair: Pair, case: CaseResult) -> list[tuple[str, str]
     if a.shape != e.shape:
         return _shape_hints(what, a.shape, e.shape)
     if (~a.isfinite() & e.isfinite()).any():
-        return [("overflow", f"{what}: NaN/inf where torch's values are finite: exp overflows "
-                             "on large inputs; subtract the max before exp (log-sum-exp)")]  # fmt: skip
+        return [
+            (
+                "overflow",
+                f"{what}: NaN/inf where torch's values are finite: exp overflows "
+                "on large inputs; subtract the max before exp (log-sum-exp)",
+            )
+        ]
     if not e.any() or _close(a, e):
         return []
     if not a.any():
@@ -66,8 +74,13 @@ def _factor(what, a, e, case: CaseResult) -> list[tuple[str, str]]:
     n = case.shapes[0][0] if case.shapes and len(case.shapes[0]) > 1 else 1
     named = _named_factor(k, n)
     if abs(float(a.abs().max()) - 1) < 1e-9 or abs(k * float(e.abs().max()) - 1) < 1e-6:
-        return [("normalised", f"{what} is torch's divided by its maximum: correct up to "
-                               "normalisation (drop the division by the max)")]  # fmt: skip
+        return [
+            (
+                "normalised",
+                f"{what} is torch's divided by its maximum: correct up to "
+                "normalisation (drop the division by the max)",
+            )
+        ]
     text = named or f"{k:.6g}"
     return [("factor", f"{what} is torch's times a constant factor {text}")]
 
@@ -76,8 +89,12 @@ def _transposed(what, a, e, case: CaseResult) -> list[tuple[str, str]]:
     if e.ndim >= 2 and e.shape[-1] == e.shape[-2] and _close(a.mT, e):
         spatial = case.layer[-2:] == "2d" and what in ("output", "grad input")
         if spatial:
-            return [("hw-swap", f"{what}: height and width swapped (yours is torch's transposed "
-                                "over y and x)")]  # fmt: skip
+            return [
+                (
+                    "hw-swap",
+                    f"{what}: height and width swapped (yours is torch's transposed over y and x)",
+                )
+            ]
         return [("transposed", f"{what} is torch's transposed")]
     return []
 
@@ -107,8 +124,13 @@ def _border(what, a, e, case: CaseResult) -> list[tuple[str, str]]:
     inner[(...,) + (slice(1, -1),) * d] = True
     if wrong.any() and not (wrong & inner).any():
         where = "the output" if what == "output" else "the input gradient"
-        return [("padding", f"{what}: only border positions of {where} are wrong: padding "
-                            "(its size, where it goes, or cutting it off in backward)")]  # fmt: skip
+        return [
+            (
+                "padding",
+                f"{what}: only border positions of {where} are wrong: padding "
+                "(its size, where it goes, or cutting it off in backward)",
+            )
+        ]
     return []
 
 
@@ -118,19 +140,39 @@ def _ties(what, a, e, case: CaseResult) -> list[tuple[str, str]]:
     if not torch.isclose(a.sum(), e.sum()):
         return []
     if int((a != 0).sum()) > int((e != 0).sum()):
-        return [("ties", "grad input: at tied maxima your gradient is split between them; torch "
-                         "sends all of it to one (the first in the window)")]  # fmt: skip
-    return [("ties", "grad input: at tied maxima your gradient goes to another maximum than "
-                     "torch's (the first in the window)")]  # fmt: skip
+        return [
+            (
+                "ties",
+                "grad input: at tied maxima your gradient is split between them; torch "
+                "sends all of it to one (the first in the window)",
+            )
+        ]
+    return [
+        (
+            "ties",
+            "grad input: at tied maxima your gradient goes to another maximum than "
+            "torch's (the first in the window)",
+        )
+    ]
 
 
 def _shape_hints(what: str, a: tuple, e: tuple) -> list[tuple[str, str]]:
     a, e = tuple(a), tuple(e)
     if len(a) == len(e) >= 2 and a != e and a == (*e[:-2], e[-1], e[-2]):
-        return [("transposed", f"{what} has torch's shape transposed {a}: height and width "
-                               "(or in and out) swapped")]  # fmt: skip
-    return [("size", f"{what}: shape {a}, torch's {e}: check the output-size formula "
-                     "floor((H + 2p - d(k-1) - 1) / s) + 1 and the stride")]
+        return [
+            (
+                "transposed",
+                f"{what} has torch's shape transposed {a}: height and width "
+                "(or in and out) swapped",
+            )
+        ]
+    return [
+        (
+            "size",
+            f"{what}: shape {a}, torch's {e}: check the output-size formula "
+            "floor((H + 2p - d(k-1) - 1) / s) + 1 and the stride",
+        )
+    ]
 
 
 def _summary(case: CaseResult) -> list[tuple[str, str]]:
@@ -143,14 +185,18 @@ def _summary(case: CaseResult) -> list[tuple[str, str]]:
         found.append(("backward", "your forward is right but your backward is wrong"))
         for option in ("stride", "dilation"):
             if option in case.features and not by_what.get(("grad input", "float64"), True):
-                found.append((option, f"with {option} != default your forward is right but the "
-                              f"input gradient is wrong: {FEATURE_WORDS[option]}"))  # fmt: skip
+                found.append(
+                    (
+                        option,
+                        f"with {option} != default your forward is right but the "
+                        f"input gradient is wrong: {FEATURE_WORDS[option]}",
+                    )
+                )
     if not forward and gradcheck is True:
-        found.append(("forward", "your backward is consistent with your forward, but the "
-                                 "forward is wrong"))  # fmt: skip
+        found.append(
+            ("forward", "your backward is consistent with your forward, but the forward is wrong")
+        )
     return found
-
-
 
 
 FEATURE_WORDS: dict[str, str] = {

@@ -45,7 +45,9 @@ def import_file(path: Path) -> ModuleType:
 def _get(module: ModuleType, path: Path, name: str) -> Any:
     if not hasattr(module, name):
         public = sorted(n for n in vars(module) if not n.startswith("_"))
-        raise AdaptError(f"{path} defines no {name!r}; it defines: {', '.join(public) or 'nothing'}")
+        raise AdaptError(
+            f"{path} defines no {name!r}; it defines: {', '.join(public) or 'nothing'}"
+        )
     return getattr(module, name)
 
 

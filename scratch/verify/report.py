@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from scratch.verify.specs import spec_of
 
 
@@ -54,8 +53,14 @@ class CaseResult:
 
     def to_json(self) -> dict:
         checks = [vars(c) | {"worst": list(c.worst) if c.worst else None} for c in self.checks]
-        return {"name": self.name, "config": self.config, "verdict": self.verdict,
-                "reason": self.reason, "kinds": list(self.kinds), "checks": checks}  # fmt: skip
+        return {
+            "name": self.name,
+            "config": self.config,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "kinds": list(self.kinds),
+            "checks": checks,
+        }
 
 
 @dataclass
@@ -109,17 +114,32 @@ class Report:
         rows = [head]
         for c in self.cases:
             if c.verdict in ("unsupported", "invalid", "error"):
-                rows.append((c.name, c.verdict.upper() if c.failed else c.verdict, "", "", "", "",
-                             c.reason[:70]))  # fmt: skip
+                rows.append(
+                    (
+                        c.name,
+                        c.verdict.upper() if c.failed else c.verdict,
+                        "",
+                        "",
+                        "",
+                        "",
+                        c.reason[:70],
+                    )
+                )
                 continue
             bad = [k for k in c.checks if not k.passed]
             worst = c.worst()
             shown = worst or (bad[0] if bad else None)
-            rows.append((c.name, "FAIL" if c.failed else "pass",
-                         shown.what if shown else "all", shown.dtype if shown else "",
-                         _num(shown.abs_error if shown else _max(c, "abs_error")),
-                         _num(shown.rel_error if shown else _max(c, "rel_error")),
-                         index_text(c.layer, shown.worst, shown.what) if shown else "-"))  # fmt: skip
+            rows.append(
+                (
+                    c.name,
+                    "FAIL" if c.failed else "pass",
+                    shown.what if shown else "all",
+                    shown.dtype if shown else "",
+                    _num(shown.abs_error if shown else _max(c, "abs_error")),
+                    _num(shown.rel_error if shown else _max(c, "rel_error")),
+                    index_text(c.layer, shown.worst, shown.what) if shown else "-",
+                )
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         lines = ["  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "-" * len(lines[0]))
@@ -132,8 +152,10 @@ class Report:
 
     def _summary(self) -> list[str]:
         counts = {v: sum(c.verdict == v for c in self.cases) for v in ("pass", "fail", "error")}
-        lines = [f"\n{self.like} [{self.convention}]: {counts['pass']} passed, {counts['fail']} "
-                 f"failed, {counts['error']} errors, {len(self.unsupported)} unsupported"]  # fmt: skip
+        lines = [
+            f"\n{self.like} [{self.convention}]: {counts['pass']} passed, {counts['fail']} "
+            f"failed, {counts['error']} errors, {len(self.unsupported)} unsupported"
+        ]
         if self.unsupported:
             lines.append("unsupported (not failures):")
             lines += [f"  {c.name}: {c.reason}" for c in self.unsupported]
@@ -147,10 +169,15 @@ class Report:
         return lines
 
     def to_json(self) -> dict:
-        return {"like": self.like, "convention": self.convention, "passed": self.passed,
-                "hints": [vars(h) for h in self.hints], "smallest_failing": self.smallest_failing,
-                "properties": self.properties,
-                "cases": [c.to_json() for c in self.cases]}  # fmt: skip
+        return {
+            "like": self.like,
+            "convention": self.convention,
+            "passed": self.passed,
+            "hints": [vars(h) for h in self.hints],
+            "smallest_failing": self.smallest_failing,
+            "properties": self.properties,
+            "cases": [c.to_json() for c in self.cases],
+        }
 
     def write_json(self, path: str | Path) -> Path:
         return _atomic(Path(path), json.dumps(self.to_json(), indent=1).encode())
@@ -183,6 +210,3 @@ def _atomic(path: Path, data: bytes) -> Path:
         f.write(data)
     os.replace(tmp, path)
     return path
-
-
-

@@ -19,8 +19,15 @@ from hypothesis.errors import NoSuchExample
 
 from scratch.verify.adapters import AdaptError, Unsupported
 from scratch.verify.bridge import LayerError
-from scratch.verify.configs import OPTIONAL_KINDS, STRATEGIES, features_of, kinds_of, user_case
-from scratch.verify.configs import call_text, property_case
+from scratch.verify.configs import (
+    OPTIONAL_KINDS,
+    STRATEGIES,
+    call_text,
+    features_of,
+    kinds_of,
+    property_case,
+    user_case,
+)
 from scratch.verify.parity import TOLERANCES, Case, _run, gradcheck_case
 from scratch.verify.report import CaseResult, Check
 
@@ -122,14 +129,18 @@ def _forward_shape(twin, case: Case, leaves, expected: torch.Tensor, error: Exce
     out = out[0] if isinstance(out, tuple) else out
     if tuple(out.shape) != tuple(expected.shape):
         shapes = (tuple(out.shape), tuple(expected.shape))
-        raise LayerError(f"forward's output has shape {shapes[0]}, torch's is {shapes[1]}",
-                         "output", shapes) from error  # fmt: skip
+        raise LayerError(
+            f"forward's output has shape {shapes[0]}, torch's is {shapes[1]}", "output", shapes
+        ) from error
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Equal element for element, NaN equal to NaN."""
-    return bool(((a == b) | (a.isnan() & b.isnan())).all()) if a.is_floating_point() else bool(
-        torch.equal(a, b))  # fmt: skip
+    return (
+        bool(((a == b) | (a.isnan() & b.isnan())).all())
+        if a.is_floating_point()
+        else bool(torch.equal(a, b))
+    )
 
 
 def _mutation(case: Case, candidate, seed: int) -> list[str]:
@@ -141,8 +152,11 @@ def _mutation(case: Case, candidate, seed: int) -> list[str]:
     before = [t.detach().clone() for t in leaves]
     out = twin(*(i.view(t) if i.view else t for i, t in zip(case.inputs, leaves)))
     out = out[0] if isinstance(out, tuple) else out
-    found = [f"forward modified input {k} in place" for k, (t, b) in
-             enumerate(zip(leaves, before)) if not _same(t.detach(), b)]  # fmt: skip
+    found = [
+        f"forward modified input {k} in place"
+        for k, (t, b) in enumerate(zip(leaves, before))
+        if not _same(t.detach(), b)
+    ]
     if out.requires_grad and leaves[0].requires_grad:
         g = torch.randn(out.shape, generator=gen, dtype=out.dtype)
         g_before = g.clone()
@@ -165,8 +179,13 @@ def check_case(
     gen = torch.Generator().manual_seed(seed)
     leaves = [i.leaf(gen, torch.float64) for i in case.inputs]
     kinds = kinds_of(case, leaves)
-    result = CaseResult(case.name, case.layer, call_text(case.layer, case.args, case.kwargs),
-                        kinds, sorted(features_of(case, leaves)))  # fmt: skip
+    result = CaseResult(
+        case.name,
+        case.layer,
+        call_text(case.layer, case.args, case.kwargs),
+        kinds,
+        sorted(features_of(case, leaves)),
+    )
     result.shapes = [tuple(t.shape) for t in leaves]
     stage = "forward/backward"
     try:
@@ -176,8 +195,14 @@ def check_case(
         if gradcheck and case.gradcheck and "float64" in dtypes:
             stage = "gradcheck"
             ok = gradcheck_case(case, "numpy", seed, candidate)
-            result.checks.append(Check("gradcheck", "float64", ok, message="" if ok else
-                                       "your backward disagrees with your own forward"))  # fmt: skip
+            result.checks.append(
+                Check(
+                    "gradcheck",
+                    "float64",
+                    ok,
+                    message="" if ok else "your backward disagrees with your own forward",
+                )
+            )
         if mutation:
             stage = "mutation"
             for found in _mutation(case, candidate, seed):
@@ -205,8 +230,11 @@ def check_case(
 
 def _autograd_shapes(message: str):
     """(what, yours, expected) from autograd's "returned an invalid gradient" error, or None."""
-    found = re.search(r"invalid gradient at index (\d+) - got \[([\d, ]*)\] but expected "
-                      r"shape compatible with \[([\d, ]*)\]", message)  # fmt: skip
+    found = re.search(
+        r"invalid gradient at index (\d+) - got \[([\d, ]*)\] but expected "
+        r"shape compatible with \[([\d, ]*)\]",
+        message,
+    )
     if not found:
         return None
     index, *shapes = found.groups()
@@ -226,8 +254,14 @@ def search(candidate, layer: str, examples: int, seed: int = 0):
         stats[r.verdict] += 1
         return r.verdict in ("fail", "error")
 
-    config = settings(max_examples=examples, database=None, deadline=None, derandomize=False,
-                      phases=(Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck))  # fmt: skip
+    config = settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        phases=(Phase.generate, Phase.shrink),
+        suppress_health_check=list(HealthCheck),
+    )
     try:
         drawn = find(STRATEGIES[layer], failing, settings=config, random=random.Random(seed))
     except NoSuchExample:

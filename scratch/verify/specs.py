@@ -57,10 +57,22 @@ def _same(a: Any, b: Any) -> bool:
 
 
 _CONV = (("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1))
-_MAX = (("kernel_size", NO_DEFAULT), ("stride", None), ("padding", 0), ("dilation", 1),
-        ("ceil_mode", False), ("return_indices", False))  # fmt: skip
-_AVG = (("kernel_size", NO_DEFAULT), ("stride", None), ("padding", 0), ("ceil_mode", False),
-        ("count_include_pad", True), ("divisor_override", None))  # fmt: skip
+_MAX = (
+    ("kernel_size", NO_DEFAULT),
+    ("stride", None),
+    ("padding", 0),
+    ("dilation", 1),
+    ("ceil_mode", False),
+    ("return_indices", False),
+)
+_AVG = (
+    ("kernel_size", NO_DEFAULT),
+    ("stride", None),
+    ("padding", 0),
+    ("ceil_mode", False),
+    ("count_include_pad", True),
+    ("divisor_override", None),
+)
 _REDUCE = (("size_average", None), ("reduce", None), ("reduction", "mean"))
 _LEGACY = ("size_average", "reduce", "_stacklevel", "dtype")
 _BN = (("training", False), ("momentum", 0.1), ("eps", 1e-5))
@@ -75,38 +87,104 @@ def _specs() -> dict[str, Spec]:
         Spec("Sigmoid", "sigmoid"),
         Spec("Tanh", "tanh"),
         Spec("GELU", "gelu", (), (("approximate", "none"),)),
-        Spec("Softmax", "softmax", (), (("dim", None), ("_stacklevel", 3), ("dtype", None)),
-             hidden=_LEGACY),
-        Spec("LogSoftmax", "log_softmax", (), (("dim", None), ("_stacklevel", 3), ("dtype", None)),
-             hidden=_LEGACY),
+        Spec(
+            "Softmax",
+            "softmax",
+            (),
+            (("dim", None), ("_stacklevel", 3), ("dtype", None)),
+            hidden=_LEGACY,
+        ),
+        Spec(
+            "LogSoftmax",
+            "log_softmax",
+            (),
+            (("dim", None), ("_stacklevel", 3), ("dtype", None)),
+            hidden=_LEGACY,
+        ),
         Spec("Dropout", "dropout", (), (("p", 0.5), ("training", True), ("inplace", False))),
-        Spec("CrossEntropyLoss", "cross_entropy", (),
-             (("weight", None), ("size_average", None), ("ignore_index", -100), ("reduce", None),
-              ("reduction", "mean"), ("label_smoothing", 0.0)), inputs=2, loss=True,
-             hidden=_LEGACY),
-        Spec("NLLLoss", "nll_loss", (),
-             (("weight", None), ("size_average", None), ("ignore_index", -100), ("reduce", None),
-              ("reduction", "mean")), inputs=2, loss=True, hidden=_LEGACY),
+        Spec(
+            "CrossEntropyLoss",
+            "cross_entropy",
+            (),
+            (
+                ("weight", None),
+                ("size_average", None),
+                ("ignore_index", -100),
+                ("reduce", None),
+                ("reduction", "mean"),
+                ("label_smoothing", 0.0),
+            ),
+            inputs=2,
+            loss=True,
+            hidden=_LEGACY,
+        ),
+        Spec(
+            "NLLLoss",
+            "nll_loss",
+            (),
+            (
+                ("weight", None),
+                ("size_average", None),
+                ("ignore_index", -100),
+                ("reduce", None),
+                ("reduction", "mean"),
+            ),
+            inputs=2,
+            loss=True,
+            hidden=_LEGACY,
+        ),
         Spec("MSELoss", "mse_loss", (), _REDUCE, inputs=2, loss=True, hidden=_LEGACY),
-        Spec("BCELoss", "binary_cross_entropy", (), (("weight", None), *_REDUCE), inputs=2,
-             loss=True, hidden=_LEGACY),
-        Spec("BCEWithLogitsLoss", "binary_cross_entropy_with_logits", (),
-             (("weight", None), *_REDUCE, ("pos_weight", None)), inputs=2, loss=True,
-             hidden=_LEGACY),
-    ]  # fmt: skip
+        Spec(
+            "BCELoss",
+            "binary_cross_entropy",
+            (),
+            (("weight", None), *_REDUCE),
+            inputs=2,
+            loss=True,
+            hidden=_LEGACY,
+        ),
+        Spec(
+            "BCEWithLogitsLoss",
+            "binary_cross_entropy_with_logits",
+            (),
+            (("weight", None), *_REDUCE, ("pos_weight", None)),
+            inputs=2,
+            loss=True,
+            hidden=_LEGACY,
+        ),
+    ]
     letters = {1: ("x",), 2: ("y", "x"), 3: ("z", "y", "x")}
     for d in (1, 2, 3):
         dims = ("n", "c", *letters[d])
         specs += [
-            Spec(f"Conv{d}d", f"conv{d}d", ("weight", "bias"), _CONV, spatial=d,
-                 fixed={"padding_mode": "zeros"}, dims=dims),
+            Spec(
+                f"Conv{d}d",
+                f"conv{d}d",
+                ("weight", "bias"),
+                _CONV,
+                spatial=d,
+                fixed={"padding_mode": "zeros"},
+                dims=dims,
+            ),
             Spec(f"MaxPool{d}d", f"max_pool{d}d", (), _MAX, spatial=d, dims=dims),
-            Spec(f"AvgPool{d}d", f"avg_pool{d}d", (), _AVG[:5] if d == 1 else _AVG, spatial=d,
-                 dims=dims),
-            Spec(f"AdaptiveAvgPool{d}d", f"adaptive_avg_pool{d}d", (),
-                 (("output_size", NO_DEFAULT),), spatial=d, dims=dims),
+            Spec(
+                f"AvgPool{d}d",
+                f"avg_pool{d}d",
+                (),
+                _AVG[:5] if d == 1 else _AVG,
+                spatial=d,
+                dims=dims,
+            ),
+            Spec(
+                f"AdaptiveAvgPool{d}d",
+                f"adaptive_avg_pool{d}d",
+                (),
+                (("output_size", NO_DEFAULT),),
+                spatial=d,
+                dims=dims,
+            ),
             Spec(f"BatchNorm{d}d", "batch_norm", ("weight", "bias"), _BN, spatial=d, dims=dims),
-        ]  # fmt: skip
+        ]
     return {s.layer: s for s in specs}
 
 

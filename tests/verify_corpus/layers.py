@@ -19,8 +19,10 @@ def make_conv(bug=None):
             if bug == "padding-edge":  # pads with the edge values instead of zeros
                 pad = ((0, 0), (0, 0), (self.p[0],) * 2, (self.p[1],) * 2)
                 xp = np.pad(x, pad, mode="edge")
-                out_h, out_w = (xp.shape[2] - self.k[0]) // self.s[0] + 1, (
-                    xp.shape[3] - self.k[1]) // self.s[1] + 1  # fmt: skip
+                out_h, out_w = (
+                    (xp.shape[2] - self.k[0]) // self.s[0] + 1,
+                    (xp.shape[3] - self.k[1]) // self.s[1] + 1,
+                )
                 self.cache = (x.shape, xp.shape, out_h, out_w, np.ascontiguousarray(xp))
                 cols = self._windows(self.cache[4], out_h, out_w)
                 y = np.einsum("nchwij,ocij->nohw", cols, self.W)
@@ -45,8 +47,9 @@ def _windows(x, k, s):
     n, c, h, w = x.shape
     out_h, out_w = (h - k) // s + 1, (w - k) // s + 1
     sn, sc, sh, sw = x.strides
-    view = np.lib.stride_tricks.as_strided(x, (n, c, out_h, out_w, k, k),
-                                           (sn, sc, sh * s, sw * s, sh, sw))  # fmt: skip
+    view = np.lib.stride_tricks.as_strided(
+        x, (n, c, out_h, out_w, k, k), (sn, sc, sh * s, sw * s, sh, sw)
+    )
     return view.reshape(n, c, out_h, out_w, k * k)
 
 
@@ -54,8 +57,15 @@ def make_maxpool(bug=None):
     """MaxPool2d(k) layer classes: "ties-split" (shared between maxima), "ties-last"."""
 
     class MaxPool:
-        def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-                     ceil_mode=False):
+        def __init__(
+            self,
+            kernel_size,
+            stride=None,
+            padding=0,
+            dilation=1,
+            return_indices=False,
+            ceil_mode=False,
+        ):
             if padding or dilation != 1 or return_indices or ceil_mode:
                 raise NotImplementedError("only kernel_size and stride")
             self.k, self.s = kernel_size, stride or kernel_size
@@ -70,8 +80,11 @@ def make_maxpool(bug=None):
                 mask = win == win.max(-1, keepdims=True)
                 mask = mask / mask.sum(-1, keepdims=True)
             else:
-                pick = win.argmax(-1) if bug != "ties-last" else win.shape[-1] - 1 - np.flip(
-                    win, -1).argmax(-1)  # fmt: skip
+                pick = (
+                    win.argmax(-1)
+                    if bug != "ties-last"
+                    else win.shape[-1] - 1 - np.flip(win, -1).argmax(-1)
+                )
                 mask = np.eye(win.shape[-1])[pick]
             dx = np.zeros_like(self.x)
             k, s = self.k, self.s

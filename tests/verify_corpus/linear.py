@@ -122,6 +122,11 @@ def build(bug, convention):
     """The layer with `bug` in `convention`, and the verify options it needs."""
     if convention == "layer-in-out":
         return layer_class(bug, in_out=True), {"weight_layout": "in-out"}
-    maker = {"layer": layer_class, "pair": pair, "function": function, "module": module,
-             "factory": factory}[convention]  # fmt: skip
+    maker = {
+        "layer": layer_class,
+        "pair": pair,
+        "function": function,
+        "module": module,
+        "factory": factory,
+    }[convention]
     return maker(bug), {}

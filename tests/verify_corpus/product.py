@@ -62,8 +62,14 @@ class NHWCConv:
         self.x = x.detach().requires_grad_()
         self.w = self.weight.detach().requires_grad_()
         self.b = self.bias.detach().requires_grad_() if self.bias is not None else None
-        y = SF.conv2d(self.x.permute(0, 3, 1, 2), self.w.permute(3, 2, 0, 1), self.b,
-                      self.stride, self.padding, backend="torch")  # fmt: skip
+        y = SF.conv2d(
+            self.x.permute(0, 3, 1, 2),
+            self.w.permute(3, 2, 0, 1),
+            self.b,
+            self.stride,
+            self.padding,
+            backend="torch",
+        )
         self.y = y.permute(0, 2, 3, 1)
         return self.y.detach()
 

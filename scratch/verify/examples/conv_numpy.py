@@ -12,8 +12,18 @@ def _pair(v):
 
 
 class Conv2d:
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros"):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        padding_mode="zeros",
+    ):
         if groups != 1 or padding_mode != "zeros" or isinstance(padding, str):
             raise NotImplementedError("only groups=1, zeros padding given as numbers")
         self.k, self.s = _pair(kernel_size), _pair(stride)

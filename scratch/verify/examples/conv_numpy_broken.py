@@ -12,8 +12,18 @@ def _pair(v):
 
 
 class Conv2d:
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros"):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        padding_mode="zeros",
+    ):
         if groups != 1 or padding_mode != "zeros" or isinstance(padding, str):
             raise NotImplementedError("only groups=1, zeros padding given as numbers")
         self.k, self.s = _pair(kernel_size), _pair(stride)
@@ -47,8 +57,7 @@ class Conv2d:
         for i in range(kh):
             for j in range(kw):
                 r, q = i * self.d[0], j * self.d[1]
-                dxp[:, :, r : r + out_h,
-                    q : q + out_w] += dcols[..., i, j]  # fmt: skip
+                dxp[:, :, r : r + out_h, q : q + out_w] += dcols[..., i, j]
 
     def backward(self, grad_y):
         x_shape, xp_shape, out_h, out_w, xp = self.cache
