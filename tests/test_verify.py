@@ -27,7 +27,7 @@ CONV = "Conv2d(3, 4, 3, stride=2, padding=1)"
 
 
 def test_package_is_callable_and_still_a_package():
-    assert callable(scratch.verify)
+    assert callable(scratch.verify) and scratch.__getattr__("verify") is scratch.verify
     assert scratch.verify.parity.run_case and len(CASES) > 100
     report = scratch.verify(PRODUCT.LinearLayer, like=torch.nn.Linear, examples=3)
     assert report.passed, report.table()
@@ -84,6 +84,7 @@ def test_done_when_numpy_conv_class(tmp_path):
     graded = [c for c in good.cases if c.verdict == "pass"]
     assert len(graded) >= 14 and all(c.verdict in ("pass", "unsupported") for c in good.cases)
     assert "conv2d-unbatched" in {c.name for c in good.unsupported}
+    assert {"groups", "padding_mode='reflect'"} <= set(good.unsupported_options)
     broken = scratch.verify(import_file(BROKEN).Conv2d, "Conv2d", examples=10)
     assert not broken.passed
     stride = [h for h in broken.hints if h.check == "stride"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,9 +10,9 @@ from tqdm import tqdm
 
 from scratch.verify.adapters import Options, adapt
 from scratch.verify.cases import CASES
-from scratch.verify.configs import KINDS, call_text, parse_like, single_cases
+from scratch.verify.configs import KINDS, call_text, case_kinds, parse_like, single_cases
 from scratch.verify.hints import find_hints
-from scratch.verify.report import Report
+from scratch.verify.report import CaseResult, Report
 from scratch.verify.runner import DTYPES, check_case, search
 
 
@@ -62,11 +63,14 @@ def verify(
     layer, cases, properties = plan(like, skip)
     candidate = adapt(obj, layer, Options(layout, weight_layout, array))
     dtypes = [d for d in DTYPES if d not in skip]
-    results = []
-    for case in tqdm(cases, desc="verify", unit="case", disable=not progress):
-        result = check_case(case, candidate, dtypes, seed, gradcheck)
-        if result.verdict != "invalid" and not set(result.kinds) & set(skip):
-            results.append(result)
+    cases = [c for c in cases if not set(case_kinds(c, seed)) & set(skip)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch's own deprecations (size_average)
+        results = [
+            check_case(case, candidate, dtypes, seed, gradcheck)
+            for case in tqdm(cases, desc="verify", unit="case", disable=not progress)
+        ]
+    results = [r for r in results if r.verdict != "invalid"]
     report = Report(like, candidate.convention, results)
     if properties:
         smallest, stats = search(candidate, layer, examples, seed)
@@ -77,4 +81,12 @@ def verify(
             report.smallest_failing = call_text(layer, smallest.args, smallest.kwargs)
             report.cases.append(result)
     report.hints = find_hints(report.cases)
+    report.unsupported_options = unsupported_options(report.cases)
     return report
+
+
+def unsupported_options(results: list[CaseResult]) -> list[str]:
+    """Constructor options that appear in declined configurations but in no graded one."""
+    declined = {o for r in results if r.verdict == "unsupported" for o in r.options}
+    graded = {o for r in results if r.verdict in ("pass", "fail") for o in r.options}
+    return sorted(declined - graded)

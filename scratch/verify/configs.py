@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import inspect
 
 import torch
 from hypothesis import strategies as st
 
 from scratch.verify.parity import Case, Input, classes, randn, uniform
-from scratch.verify.specs import constructor_arguments, spec_of
+from scratch.verify.specs import constructor_arguments, explicit_arguments, spec_of
 
 KINDS = (
     "batched",
@@ -131,6 +132,31 @@ def user_case(case: Case) -> Case:
     """The case as a user's layer is checked on it: only the first input's gradient."""
     inputs = (case.inputs[0], *(dataclasses.replace(i, grad=False) for i in case.inputs[1:]))
     return dataclasses.replace(case, inputs=inputs)
+
+
+def case_kinds(case: Case, seed: int = 0) -> tuple[str, ...]:
+    """The input kinds of a case, from a throwaway draw of its inputs."""
+    gen = torch.Generator().manual_seed(seed)
+    return kinds_of(case, [i.leaf(gen, torch.float64) for i in case.inputs])
+
+
+def option_names(case: Case) -> list[str]:
+    """`name=value` for every constructor option the case sets away from torch's default."""
+    given = explicit_arguments(case.layer, case.args, case.kwargs)
+    signature = inspect.signature(getattr(torch.nn, case.layer).__init__).parameters
+    names = []
+    for name, value in given.items():
+        default = signature[name].default if name in signature else inspect.Parameter.empty
+        if default is not inspect.Parameter.empty and not _equal(value, default):
+            names.append(f"{name}={value!r}" if isinstance(value, str | bool) else name)
+    return names
+
+
+def _equal(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - tensors: never the default
+        return False
 
 
 def kinds_of(case: Case, leaves: list[torch.Tensor]) -> tuple[str, ...]:

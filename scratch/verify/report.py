@@ -38,6 +38,7 @@ class CaseResult:
     reason: str = ""
     checks: list[Check] = field(default_factory=list)
     shapes: list[tuple] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)  # constructor options away from default
     pairs: dict[str, tuple] = field(default_factory=dict, repr=False)  # float64 (yours, torch)
     context: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -97,6 +98,7 @@ class Report:
     hints: list[Hint] = field(default_factory=list)
     smallest_failing: str | None = None
     properties: dict[str, int] = field(default_factory=dict)  # verdict -> configurations
+    unsupported_options: list[str] = field(default_factory=list)  # options your layer declines
 
     @property
     def passed(self) -> bool:
@@ -159,6 +161,8 @@ class Report:
         if self.unsupported:
             lines.append("unsupported (not failures):")
             lines += [f"  {c.name}: {c.reason}" for c in self.unsupported]
+        if self.unsupported_options:
+            lines.append(f"options your layer does not take: {', '.join(self.unsupported_options)}")
         if self.properties:
             tried = ", ".join(f"{n} {v}" for v, n in sorted(self.properties.items()))
             lines.append(f"property configurations tried: {tried}")
@@ -176,6 +180,7 @@ class Report:
             "hints": [vars(h) for h in self.hints],
             "smallest_failing": self.smallest_failing,
             "properties": self.properties,
+            "unsupported_options": self.unsupported_options,
             "cases": [c.to_json() for c in self.cases],
         }
 

@@ -25,6 +25,7 @@ from scratch.verify.configs import (
     call_text,
     features_of,
     kinds_of,
+    option_names,
     property_case,
     user_case,
 )
@@ -187,6 +188,7 @@ def check_case(
         sorted(features_of(case, leaves)),
     )
     result.shapes = [tuple(t.shape) for t in leaves]
+    result.options = option_names(case)
     stage = "forward/backward"
     try:
         for dtype in dtypes:
