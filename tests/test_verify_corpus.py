@@ -57,6 +57,8 @@ def test_linear_corpus(bug, convention):
         return
     assert not report.passed
     assert LINEAR.BUGS[bug] in checks(report), report.table()
+    words = {"grad-mean": "1/N (N=4)", "grad-255": "255", "bias-twice": "twice"}.get(bug, "")
+    assert any(words in h.message for h in report.hints if h.check == LINEAR.BUGS[bug])
     batched = report.cases[0]
     if bug in WORST:
         what = WORST[bug]

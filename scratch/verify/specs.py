@@ -183,6 +183,8 @@ def _specs() -> dict[str, Spec]:
                 spatial=d,
                 dims=dims,
             ),
+            # a function-shaped BatchNorm gets (x, weight, bias, training, momentum, eps): the
+            # running statistics are buffers, kept by layer objects on `running_mean`/`_var`
             Spec(f"BatchNorm{d}d", "batch_norm", ("weight", "bias"), _BN, spatial=d, dims=dims),
         ]
     return {s.layer: s for s in specs}

@@ -13,6 +13,7 @@ BUGS = {
     None: None,
     "grad-mean": "factor",  # grad_weight divided by N: an extra mean
     "sign": "sign",  # grad_x negated
+    "grad-255": "factor",  # grad_x scaled by 255 (an input normalisation leaking in)
     "grad-weight-transposed": "transposed",  # grad_weight returned (in, out)
     "bias-ignored": "bias",
     "bias-twice": "bias",
@@ -37,6 +38,8 @@ def backward(gy, x, W, b, bug=None):
         gW = gW / x2.shape[0]
     if bug == "sign":
         gx = -gx
+    if bug == "grad-255":
+        gx = gx * 255
     if bug == "grad-weight-transposed":
         gW = gW.T
     if bug == "zero-grad":
