@@ -59,17 +59,24 @@ def verify(
     progress: bool = False,
 ) -> Report:
     """Check a user's layer `obj` against the torch.nn class `like`; see `scratch.verify`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch's own deprecations (size_average)
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy overflow: the hints say it
+        return _verify(
+            obj, like, layout, weight_layout, array, skip, examples, seed, gradcheck, progress
+        )
+
+
+def _verify(obj, like, layout, weight_layout, array, skip, examples, seed, gradcheck, progress):
     like = like_name(like)
     layer, cases, properties = plan(like, skip)
     candidate = adapt(obj, layer, Options(layout, weight_layout, array))
     dtypes = [d for d in DTYPES if d not in skip]
     cases = [c for c in cases if not set(case_kinds(c, seed)) & set(skip)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # torch's own deprecations (size_average)
-        results = [
-            check_case(case, candidate, dtypes, seed, gradcheck)
-            for case in tqdm(cases, desc="verify", unit="case", disable=not progress)
-        ]
+    results = [
+        check_case(case, candidate, dtypes, seed, gradcheck)
+        for case in tqdm(cases, desc="verify", unit="case", disable=not progress)
+    ]
     results = [r for r in results if r.verdict != "invalid"]
     report = Report(like, candidate.convention, results)
     if properties:

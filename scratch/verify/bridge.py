@@ -141,6 +141,12 @@ class Call:
         """Run the user's backward; one gradient per tensor in `self.names` (None: not given)."""
         g = upstream(grad, self.array, self.loss)
         scale = 1.0
+        if self.kind == "layer":  # a fresh copy per call: a backward may step its own weights
+            state = copy.copy(state)
+            for attr in filter(None, self.params.values()):
+                value = getattr(state, attr, None)
+                if value is not None and hasattr(value, "copy"):
+                    setattr(state, attr, value.clone() if torch.is_tensor(value) else value.copy())
         if self.kind == "pair":
             out = self.user[1](g, state)
         elif takes_argument(state.backward):

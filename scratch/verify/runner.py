@@ -209,9 +209,11 @@ def check_case(
             stage = "mutation"
             for found in _mutation(case, candidate, seed):
                 result.checks.append(Check("mutation", "float64", False, message=found))
-    except (Invalid, Unsupported) as e:
+    except (Invalid, Unsupported, NotImplementedError) as e:
         result.verdict = "invalid" if isinstance(e, Invalid) else "unsupported"
-        result.reason = str(e)
+        result.reason = (
+            f"NotImplementedError: {e}" if isinstance(e, NotImplementedError) else str(e)
+        )
     except AdaptError:
         raise
     except LayerError as e:
