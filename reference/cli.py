@@ -11,8 +11,9 @@ import sys
 
 from reference import bench, check
 from reference.commands import settings_from
+from reference.probe import cli as probe
 
-COMMANDS = (check.COMMAND, bench.COMMAND)
+COMMANDS = (check.COMMAND, bench.COMMAND, probe.COMMAND)
 
 
 def build_parser() -> argparse.ArgumentParser:
