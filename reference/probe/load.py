@@ -65,7 +65,6 @@ def cached_path(name: str) -> Path:
 
 def _download(url: str, dst: Path) -> None:
     """torchvision's download (tests replace this function: they never reach the network)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
     torch.hub.download_url_to_file(url, str(dst), progress=True)
 
 
@@ -73,6 +72,7 @@ def imagenet_state_dict(name: str) -> dict:
     """The ImageNet state_dict of `name`: the cached file, downloaded first if it is missing."""
     path = cached_path(name)
     if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
         try:
             _download(weights_enum(name).url, path)
         except (urllib.error.URLError, OSError) as e:
@@ -85,8 +85,11 @@ def imagenet_state_dict(name: str) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def load_state_dict(model: torch.nn.Module, state: dict, source: str) -> None:
-    """`model.load_state_dict(state)`, or an error naming the keys that do not fit."""
+def load_state_dict(model: torch.nn.Module, state: dict, source: str, assign: bool = False) -> None:
+    """`model.load_state_dict(state)`, or an error naming the keys that do not fit.
+
+    `assign`: the state's tensors become the parameters (for a model built on the meta device).
+    """
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -100,7 +103,9 @@ def load_state_dict(model: torch.nn.Module, state: dict, source: str) -> None:
             f"{source} is not a {type(model).__name__} state_dict: missing keys {missing[:6]}, "
             f"unexpected keys {unexpected[:6]}, mismatched shapes (file vs model) {shapes[:6]}"
         )
-    model.load_state_dict(state)
+    model.load_state_dict(state, assign=assign)
+    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+        raise WeightsError(f"{source} leaves some of {type(model).__name__}'s tensors unset")
 
 
 def _from_checkpoint(name: str, path: Path, checkpoint: dict) -> Loaded:
@@ -123,40 +128,46 @@ def _from_checkpoint(name: str, path: Path, checkpoint: dict) -> Loaded:
     )  # fmt: skip
 
 
+def _state(name: str, weights: str) -> tuple[dict | None, str, Path | None]:
+    """(state_dict or checkpoint, where it came from, its file) for `weights`; None: random."""
+    if weights == "random":
+        return None, "RANDOM weights (seed 0): its pictures mean nothing", None
+    if weights == "IMAGENET1K_V1":
+        if name not in VGG:
+            raise WeightsError(
+                f"{name} has no torchvision weights: pass --weights PATH to a `scratch train` "
+                "checkpoint (or a state_dict), or --weights random"
+            )
+        state = imagenet_state_dict(name)
+        return state, f"ImageNet weights {name.upper()}_Weights.IMAGENET1K_V1", cached_path(name)
+    path = Path(weights)
+    if not path.is_file():
+        raise WeightsError(f"--weights {weights!r}: expected IMAGENET1K_V1, random or a file")
+    return torch.load(path, map_location="cpu", weights_only=True), f"state_dict {path}", path
+
+
 def load_model(name: str, weights: str = "IMAGENET1K_V1") -> Loaded:
     """The model `name` with `weights`: 'IMAGENET1K_V1' (VGG only), 'random', or a file path."""
     if name not in model_names():
         raise ValueError(f"unknown model {name!r}: expected one of {model_names()}")
-    vgg = name in VGG
-    with torch.random.fork_rng(devices=[]):  # 'random' weights are the same every run
-        torch.manual_seed(0)
-        model = models.build(name)
-    if weights == "IMAGENET1K_V1" and not vgg:
-        raise WeightsError(
-            f"{name} has no torchvision weights: pass --weights PATH to a `scratch train` "
-            "checkpoint (or a state_dict), or --weights random"
-        )
-    if weights == "IMAGENET1K_V1":
-        load_state_dict(model, imagenet_state_dict(name), str(cached_path(name)))
-        how = f"ImageNet weights {name.upper()}_Weights.IMAGENET1K_V1"
-    elif weights == "random":
-        how = "RANDOM weights (seed 0): the pictures show an untrained network and mean nothing"
+    state, how, path = _state(name, weights)
+    if isinstance(state, dict) and {"model", "config"} <= state.keys():
+        return _from_checkpoint(name, path, state)
+    if state is None:
+        with torch.random.fork_rng(devices=[]):  # 'random' weights are the same every run
+            torch.manual_seed(0)
+            model = models.build(name)
     else:
-        path = Path(weights)
-        if not path.is_file():
-            raise WeightsError(f"--weights {weights!r}: expected IMAGENET1K_V1, random or a file")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and {"model", "config"} <= state.keys():
-            return _from_checkpoint(name, path, state)
-        load_state_dict(model, state, str(path))
-        how = f"state_dict {path}"
-    if not vgg:
+        with torch.device("meta"):  # no time spent on an initialisation that is overwritten
+            model = models.build(name)
+        load_state_dict(model, state, str(path), assign=True)
+    if name not in VGG:
         side = models.input_size(name)[1]
-        return Loaded(model.eval(), name, how, weights == "random", [str(i) for i in range(10)],
+        return Loaded(model.eval(), name, how, state is None, [str(i) for i in range(10)],
                       (0.0,) * 3, (1.0,) * 3, side, side)  # fmt: skip
     categories = list(weights_enum(name).meta["categories"])  # offline: part of torchvision
     mean, std = IMAGENET_MEAN, IMAGENET_STD
-    return Loaded(model.eval(), name, how, weights == "random", categories, mean, std, 224, 256)
+    return Loaded(model.eval(), name, how, state is None, categories, mean, std, 224, 256)
 
 
 def with_backend(loaded: Loaded, backend: str) -> torch.nn.Module:
