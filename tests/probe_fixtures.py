@@ -13,6 +13,12 @@ def random_vgg(name: str = "vgg16") -> load.Loaded:
     return load.load_model(name, "random")
 
 
+@functools.cache
+def swapped_vgg(backend: str):
+    """`random_vgg()` with scratch twins swapped in (one deep copy per backend and process)."""
+    return load.with_backend(random_vgg(), backend)
+
+
 @pytest.fixture(scope="session")
 def digits_checkpoint(tmp_path_factory):
     """A LeNet trained on scikit-learn's digits, written as a `scratch train` checkpoint."""
