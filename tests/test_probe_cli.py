@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 from PIL import Image
-from probe_fixtures import digits_checkpoint  # noqa: F401
+from probe_fixtures import digits_checkpoint, random_vgg  # noqa: F401
 
 from reference.cli import main
 from reference.probe.digits import digits_tensors
@@ -36,9 +36,10 @@ def test_every_probe_on_the_digits_checkpoint(digits_checkpoint, digit_images, t
         "filters": (["--layer", "conv2_1", "--channel", "0", "1"], ["conv2_1-filters.png"]),
         "maps": (["--layer", "relu1_1"], ["relu1_1-maps-digit3.png", "relu1_1-maps-digit7.png"]),
         "maximize": (["--layer", "conv2_1", "--channel", "12", "--steps", "4"],
-                     ["conv2_1-ch12-maximize.png", "conv2_1-maximize-trace.png"]),
+                     ["conv2_1-ch12-maximize.png", "conv2_1-maximize-trace.png",
+                      "maximize-settings.json"]),
         "dream": (["--layer", "conv2_1", "--steps", "2", "--preset", "quick"],
-                  ["dream-digit3-conv2_1.png", "dream-digit7-conv2_1.png"]),
+                  ["dream-digit3-conv2_1.png", "dream-digit7-conv2_1.png", "dream-settings.json"]),
     }  # fmt: skip
     for action, (extra, files) in runs.items():
         out = tmp_path / action
@@ -46,11 +47,19 @@ def test_every_probe_on_the_digits_checkpoint(digits_checkpoint, digit_images, t
         for name in files:
             assert (out / name).stat().st_size > 0, name
             assert name in (out / "index.md").read_text()
+    settings = json.loads((tmp_path / "maximize" / "maximize-settings.json").read_text())
+    assert settings["steps"] == 4 and settings["jitter"] == 4  # preset 'jitter', --steps 4
     table = json.loads((tmp_path / "predict" / "predictions.json").read_text())
     assert [table[f"digit{d}"][0]["name"] for d in (3, 7)] == ["3", "7"]
 
 
-def test_vgg16_filters_with_random_weights_say_so(tmp_path, capsys):
+def test_vgg16_filters_with_random_weights_say_so(tmp_path, capsys, monkeypatch):
+    import reference.probe.load as load
+
+    build = load.load_model
+    monkeypatch.setattr(
+        load, "load_model", lambda m, w: random_vgg() if w == "random" else build(m, w)
+    )
     assert probe("filters", "--weights", "random", "--out", str(tmp_path)) == 0
     assert "WARNING: vgg16: RANDOM weights" in capsys.readouterr().out
     assert (tmp_path / "conv1_1-filters.png").exists()
@@ -61,7 +70,7 @@ def test_vgg16_state_dict_path(tmp_path, monkeypatch):
     """--weights PATH for VGG16: a state_dict saved to a file is what gets probed."""
     import reference.probe.load as load
 
-    state = load.load_model("vgg16", "random").model.state_dict()
+    state = dict(random_vgg().model.state_dict())
     state["features.0.weight"] = torch.zeros_like(state["features.0.weight"])
     torch.save(state, tmp_path / "vgg16.pt")
     loaded = load.load_model("vgg16", str(tmp_path / "vgg16.pt"))

@@ -64,6 +64,12 @@ def write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _settings_file(out: Path, probe: str, name: str, settings) -> tuple[str, str]:
+    """The optimizer's settings as JSON next to the pictures; its index.md row."""
+    write_text(out / f"{probe}-settings.json", json.dumps(asdict(settings), indent=1))
+    return f"{probe}-settings.json", f"the {probe} settings (preset {name!r} with the options)"
+
+
 def _predict(s, loaded, model, images, x, out: Path) -> list[tuple[str, str]]:
     rows = probes.predict(model, x, loaded.class_names, s.top)
     files, report = [], {}
@@ -111,7 +117,7 @@ def _maximize(s, loaded, model, images, x, out):
     settings = preset(MAXIMIZE_PRESETS, s.preset or "jitter", steps=s.steps, seed=s.seed,
                       size=s.size or loaded.crop, progress=not s.quiet)  # fmt: skip
     channels = s.channel or (0, 1, 2, 3)
-    files = []
+    files = [_settings_file(out, "maximize", s.preset or "jitter", settings)]
     for layer in s.layer or (default_layer(model, "maximize"),):
         start = time.perf_counter()
         r = maximize(model, layer, channels, settings, mean=loaded.mean, std=loaded.std)
@@ -132,7 +138,7 @@ def _dream(s, loaded, model, images, x, out):
                       progress=not s.quiet)  # fmt: skip
     layers = s.layer or (default_layer(model, "dream"),)
     tag = "+".join(display_name(model, layer) for layer in layers)
-    files = []
+    files = [_settings_file(out, "dream", s.preset or "classic", settings)]
     for (name, _), xi in zip(images, x):
         pixels = load.to_pixels(xi[None], loaded)
         r = dream(model, pixels, layers, settings, mean=loaded.mean, std=loaded.std)

@@ -175,6 +175,22 @@ def _normalize_grads(params: list[torch.Tensor]) -> None:
         p.grad.div_((g.abs().mean(1) + 1e-12).view(-1, *[1] * (p.dim() - 1)))
 
 
+def _ascent_step(model, layer, channels, s, image, params, opt, gen, sizes, norm) -> torch.Tensor:
+    """One Adam step of activation maximization; returns the objective (N,) before it."""
+    img = image()
+    seen = augment(img, s, gen)
+    sizes.append(tuple(seen.shape[-2:]))
+    act = capture(model, norm(seen), [layer])[layer]
+    obj = objective(act, channels)  # (N,)
+    penalty = s.tv * total_variation(img) + s.l2 * (img - 0.5).pow(2).flatten(1).mean(1)
+    opt.zero_grad()
+    (penalty - obj).sum().backward()
+    if s.normalize_grad:
+        _normalize_grads(params)
+    opt.step()
+    return obj.detach().cpu()
+
+
 def maximize(
     model: torch.nn.Module,
     layer: str,
@@ -194,6 +210,8 @@ def maximize(
         raise ValueError(f"param must be 'pixel' or 'fourier', got {s.param!r}")
     if s.octaves > 1 and s.param != "pixel":
         raise ValueError("octaves need param='pixel' (the image is upscaled between them)")
+    if s.decorrelate and len(mean) != 3:
+        raise ValueError(f"decorrelate needs an RGB model, this one takes {len(mean)} channels")
     dtype, device = _setup(model)
     gen = torch.Generator().manual_seed(s.seed)
     n, c = len(channels), len(mean)
@@ -209,18 +227,8 @@ def maximize(
             params, image = _pixel_param(start.to(device))
         opt = torch.optim.Adam(params, lr=s.lr)
         for _ in range(s.steps):
-            img = image()
-            seen = augment(img, s, gen)
-            sizes.append(tuple(seen.shape[-2:]))
-            act = capture(model, _norm(seen, mean, std), [layer])[layer]
-            obj = objective(act, channels)  # (N,)
-            penalty = s.tv * total_variation(img) + s.l2 * (img - 0.5).pow(2).flatten(1).mean(1)
-            opt.zero_grad()
-            (penalty - obj).sum().backward()
-            if s.normalize_grad:
-                _normalize_grads(params)
-            opt.step()
-            trace.append(obj.detach().cpu())
+            step = (model, layer, channels, s, image, params, opt, gen, sizes)
+            trace.append(_ascent_step(*step, lambda img: _norm(img, mean, std)))
             bar.update()
         pixels = image().detach()
     bar.close()
