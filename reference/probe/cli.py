@@ -97,6 +97,11 @@ def _filters(s, loaded, model, images, x, out):
     files = []
     for layer in s.layer or (default_layer(model, "filters"),):
         data = probes.filters(model, layer, s.channel, s.in_channel)
+        o, i = data["weight"].shape[:2]
+        if i != 3 and (o > 8 and s.channel is None or i > 8 and s.in_channel is None):
+            print(f"{data['layer']}: showing out/in channels 0-7 (--channel, --in-channel)")
+            outs, ins = s.channel or range(min(8, o)), s.in_channel or range(min(8, i))
+            data = probes.filters(model, layer, outs, ins)
         path = out / f"{data['layer']}-filters.png"
         files.append((plots.save(plots.plot_filters(data), path).name, f"{data['layer']} weights"))
     return files
