@@ -56,14 +56,17 @@ def test_every_probe_on_the_digits_checkpoint(digits_checkpoint, digit_images, t
 def test_vgg16_filters_with_random_weights_say_so(tmp_path, capsys, monkeypatch):
     import reference.probe.load as load
 
-    build = load.load_model
-    monkeypatch.setattr(
-        load, "load_model", lambda m, w: random_vgg() if w == "random" else build(m, w)
-    )
+    build, vgg = load.load_model, random_vgg()  # built before the patch
+    monkeypatch.setattr(load, "load_model", lambda m, w: vgg if w == "random" else build(m, w))
     assert probe("filters", "--weights", "random", "--out", str(tmp_path)) == 0
     assert "WARNING: vgg16: RANDOM weights" in capsys.readouterr().out
     assert (tmp_path / "conv1_1-filters.png").exists()
     assert "RANDOM" in (tmp_path / "index.md").read_text()
+    assert (
+        probe("filters", "--weights", "random", "--layer", "conv2_1", "--out", str(tmp_path)) == 0
+    )
+    assert "conv2_1: showing out/in channels 0-7" in capsys.readouterr().out
+    assert (tmp_path / "conv2_1-filters.png").exists()
 
 
 def test_vgg16_state_dict_path(tmp_path, monkeypatch):
