@@ -102,3 +102,10 @@ def test_readme_pictures_exist_and_are_small():
         assert path.exists(), f"run `python -m reference.probe.pictures` ({name})"
         assert 0 < path.stat().st_size < 300_000
         assert f"docs/{name}" in (DOCS.parent / "README.md").read_text()
+
+
+def test_a_model_without_convs_needs_a_layer():
+    from reference.probe.cli import default_layer
+
+    with pytest.raises(ValueError, match="Sequential has no Conv2d layer: pass --layer"):
+        default_layer(torch.nn.Sequential(torch.nn.Linear(2, 2)), "maps")

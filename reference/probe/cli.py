@@ -53,6 +53,8 @@ def default_layer(model: torch.nn.Module, action: str) -> str:
     if DEFAULT_LAYERS[action] in canonical_names(model):
         return DEFAULT_LAYERS[action]
     convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    if not convs:
+        raise ValueError(f"{type(model).__name__} has no Conv2d layer: pass --layer")
     return convs[0] if action in ("filters", "maps") else convs[-1]
 
 
