@@ -13,21 +13,24 @@ import torch
 
 from scratch.autograd import Call, kernel_function
 from scratch.functional._checks import check_tensor, expand, int_arg, int_args
-from scratch.kernels import DEFAULT_BACKEND, Backend
+from scratch.kernels import DEFAULT_BACKEND, Backend, IntOrInts
 from scratch.kernels.windows import pool_out_size
 
 __all__ = [
-    *(f"max_pool{d}d" for d in (1, 2, 3)),
-    *(f"avg_pool{d}d" for d in (1, 2, 3)),
-    *(f"adaptive_avg_pool{d}d" for d in (1, 2, 3)),
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
 ]
 
 _MaxPool = kernel_function("max_pool")
 _AvgPool = kernel_function("avg_pool")
 _AdaptiveAvgPool = kernel_function("adaptive_avg_pool")
-
-IntOrInts = int | Sequence[int]
-
 
 # --- Argument checks ------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from scratch.kernels import Pads
 from scratch.kernels.numpy._window import window_view
 from scratch.kernels.windows import (
     BLOCK_BYTES,
@@ -42,8 +43,6 @@ from scratch.kernels.windows import (
 )
 
 __all__ = ["conv_forward", "conv_backward"]
-
-Pads = tuple[tuple[int, int], ...]
 
 
 class ConvCache(NamedTuple):

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from scratch.kernels import Ints
 from scratch.kernels.windows import (
     adaptive_bounds,
     avg_pool_counts,
@@ -22,18 +23,18 @@ from scratch.kernels.windows import (
 )
 
 __all__ = [
-    f"{op}_{part}"
-    for op in ("max_pool", "avg_pool", "adaptive_avg_pool")
-    for part in ("forward", "backward")
+    "max_pool_forward",
+    "max_pool_backward",
+    "avg_pool_forward",
+    "avg_pool_backward",
+    "adaptive_avg_pool_forward",
+    "adaptive_avg_pool_backward",
 ]
-
-Ints = Sequence[int]
-
 
 # --- Array helpers --------------------------------------------------------------------------------
 
 
-def _grid(vectors: Sequence[Sequence[int]], combine, dtype) -> np.ndarray:
+def _grid(vectors: Sequence[Ints], combine, dtype) -> np.ndarray:
     """(*out) array combine(v_1[o_1], v_2[o_2], ..) of one vector per spatial dim (an outer op)."""
     d = len(vectors)
     axes = [

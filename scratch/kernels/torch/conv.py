@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import torch
 
+from scratch.kernels import Pads
 from scratch.kernels.torch._window import window_view
 from scratch.kernels.windows import (
     BLOCK_BYTES,
@@ -33,8 +34,6 @@ from scratch.kernels.windows import (
 )
 
 __all__ = ["conv_forward", "conv_backward"]
-
-Pads = tuple[tuple[int, int], ...]
 
 
 class ConvCache(NamedTuple):

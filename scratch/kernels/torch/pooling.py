@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import torch
 
+from scratch.kernels import Ints
 from scratch.kernels.windows import (
     adaptive_bounds,
     avg_pool_counts,
@@ -24,13 +25,16 @@ from scratch.kernels.windows import (
 )
 
 __all__ = [
-    f"{op}_{part}"
-    for op in ("max_pool", "avg_pool", "adaptive_avg_pool")
-    for part in ("forward", "backward")
+    "max_pool_forward",
+    "max_pool_backward",
+    "avg_pool_forward",
+    "avg_pool_backward",
+    "adaptive_avg_pool_forward",
+    "adaptive_avg_pool_backward",
 ]
 
 
-def _grid(vectors: Sequence[Sequence[int]], combine, like: torch.Tensor, dtype) -> torch.Tensor:
+def _grid(vectors: Sequence[Ints], combine, like: torch.Tensor, dtype) -> torch.Tensor:
     """(*out) tensor combine(v_1[o_1], v_2[o_2], ..) of one vector per spatial dim (an outer op)."""
     d = len(vectors)
     axes = [
@@ -42,7 +46,7 @@ def _grid(vectors: Sequence[Sequence[int]], combine, like: torch.Tensor, dtype) 
     return functools.reduce(combine, axes)
 
 
-def _pad(x: torch.Tensor, lo: Sequence[int], hi: Sequence[int], value: float) -> torch.Tensor:
+def _pad(x: torch.Tensor, lo: Ints, hi: Ints, value: float) -> torch.Tensor:
     """Pad the trailing len(lo) dims with a constant (a copy), or return x itself if no padding."""
     if not any(lo) and not any(hi):
         return x
@@ -55,7 +59,7 @@ def _pad(x: torch.Tensor, lo: Sequence[int], hi: Sequence[int], value: float) ->
     return xp
 
 
-def _crop(xp: torch.Tensor, lo: Sequence[int], spatial: Sequence[int]) -> torch.Tensor:
+def _crop(xp: torch.Tensor, lo: Ints, spatial: Ints) -> torch.Tensor:
     """Undo _pad: the unpadded part of the trailing dims, contiguous (as torch's gradients)."""
     if tuple(xp.shape[-len(spatial) :]) == tuple(spatial):
         return xp
