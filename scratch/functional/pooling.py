@@ -283,7 +283,7 @@ def _output_size(op: str, d: int, output_size, input: torch.Tensor) -> tuple[int
     return sizes
 
 
-def _adaptive_avg_pool(d: int, input, output_size, backend: str) -> torch.Tensor:
+def _adaptive_avg_pool(d: int, input, output_size, backend: Backend) -> torch.Tensor:
     op = f"adaptive_avg_pool{d}d"
     check_tensor(input, "input")
     size = _output_size(op, d, output_size, input)

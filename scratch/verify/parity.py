@@ -163,9 +163,10 @@ def build(
     """The torch layer and the candidate (default: its scratch twin), in `dtype`, same state."""
     torch.manual_seed(seed)
     reference = getattr(torch.nn, case.layer)(*case.args, **case.kwargs).to(dtype)
-    if getattr(case, "setup", None) is not None:
+    setup = getattr(case, "setup", None)  # an ErrorCase has none
+    if setup is not None:
         with torch.no_grad():
-            case.setup(reference, torch.Generator().manual_seed(seed + 2))
+            setup(reference, torch.Generator().manual_seed(seed + 2))
     twin = candidate_of(case, backend, candidate)(*case.args, **case.kwargs).to(dtype)
     twin.load_state_dict(reference.state_dict())
     train = getattr(case, "train", True)
@@ -306,7 +307,8 @@ def raised(
     case: ErrorCase, backend: Backend, candidate: Candidate | None = None
 ) -> tuple[type | None, type | None, str]:
     """The exception types torch and scratch raise on a bad case, and scratch's message."""
-    kinds, message = [], ""
+    kinds: list[type | None] = []
+    message = ""
     for side in ("torch", "scratch"):
         try:
             torch.manual_seed(0)
