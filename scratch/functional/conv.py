@@ -18,7 +18,7 @@ from scratch.kernels.windows import same_padding
 
 __all__ = ["conv1d", "conv2d", "conv3d"]
 
-_Conv = kernel_function("conv")
+_Conv = kernel_function("conv")  # ConvFunction of conv1d, conv2d, conv3d
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 

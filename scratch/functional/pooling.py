@@ -28,8 +28,9 @@ __all__ = [
     "adaptive_avg_pool3d",
 ]
 
-_MaxPool = kernel_function("max_pool")
-_AvgPool = kernel_function("avg_pool")
+_MaxPool = kernel_function("max_pool")  # MaxPoolFunction of max_pool1d, max_pool2d, max_pool3d
+_AvgPool = kernel_function("avg_pool")  # AvgPoolFunction of avg_pool1d, avg_pool2d, avg_pool3d
+# AdaptiveAvgPoolFunction of adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d
 _AdaptiveAvgPool = kernel_function("adaptive_avg_pool")
 
 # --- Argument checks ------------------------------------------------------------------------------

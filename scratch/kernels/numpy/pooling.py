@@ -81,7 +81,9 @@ class MaxPoolCache(NamedTuple):
 
 
 def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
-    """Max over each window, with torch's argmax, as `torch.nn.functional.max_pool{1,2,3}d`.
+    """Max over each window, with torch's argmax.
+
+    As `torch.nn.functional.max_pool1d`, `max_pool2d` and `max_pool3d`.
 
     Shapes: x (N, C, *spatial) -> y (N, C, *out) and indices (N, C, *out) int64, the flat index
     into each unpadded (N, C) plane, equal to torch's `return_indices=True`.
@@ -159,7 +161,9 @@ class AvgPoolCache(NamedTuple):
 def avg_pool_forward(
     x, *, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
 ):
-    """Mean over each window, as `torch.nn.functional.avg_pool{1,2,3}d`.
+    """Mean over each window.
+
+    As `torch.nn.functional.avg_pool1d`, `avg_pool2d` and `avg_pool3d`.
 
     Shapes: x (N, C, *spatial) -> y (N, C, *out).
     """
@@ -200,7 +204,9 @@ class AdaptiveAvgPoolCache(NamedTuple):
 
 
 def adaptive_avg_pool_forward(x, *, output_size):
-    """Mean over torch's adaptive windows, as `torch.nn.functional.adaptive_avg_pool{1,2,3}d`.
+    """Mean over torch's adaptive windows.
+
+    As `torch.nn.functional.adaptive_avg_pool1d`, `adaptive_avg_pool2d` and `adaptive_avg_pool3d`.
 
     Shapes: x (N, C, *spatial) -> y (N, C, *output_size). Applies one averaging matrix per dim
     (separable). A NaN or inf reaches every output along its rows (0 * inf), not only its windows.
