@@ -20,7 +20,9 @@ from torch.func import functional_call
 
 import scratch.nn
 from scratch.kernels import Backend
-from scratch.verify.inputs import (
+
+# The case table's vocabulary, defined in scratch.verify.inputs, importable from here too.
+from scratch.verify.inputs import (  # noqa: F401
     Input,
     classes,
     probabilities,
@@ -33,17 +35,6 @@ from scratch.verify.inputs import (
 )
 
 __all__ = [
-    # the case table's vocabulary (defined in scratch.verify.inputs)
-    "Input",
-    "classes",
-    "probabilities",
-    "randn",
-    "randomize",
-    "strided",
-    "transposed",
-    "uniform",
-    "values",
-    # cases, outcomes and the harness
     "TOLERANCES",
     "Candidate",
     "Case",
