@@ -11,6 +11,7 @@ import math
 __all__ = [
     "BCE_EPSILON",
     "along_classes",
+    "batch_norm_needs",
     "bce_chain",
     "class_axis",
     "mse_denominator",
@@ -50,3 +51,10 @@ def bce_chain(local, grad_y, cache):
     if cache.reduction == "mean":
         grad = grad / math.prod(cache.x.shape)
     return grad
+
+
+def batch_norm_needs(needs, has_weight: bool, has_bias: bool, training: bool):
+    """Which grads batch norm's backward computes: (x, weight, bias, project), `project` when
+    grad_x goes through the batch statistics (training)."""
+    need_x = needs[0]
+    return need_x, has_weight and needs[1], has_bias and needs[2], training and need_x
