@@ -7,9 +7,24 @@ has (`*`, `/`, `.reshape`), so one definition serves NumPy arrays and tensors al
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
+
+from scratch.kernels import Ints
+from scratch.kernels.windows import (
+    avg_pool_counts,
+    first_real_taps,
+    flat_index_parts,
+    hollow_windows,
+    pool_geometry,
+    tap_slices,
+)
 
 __all__ = [
     "BCE_EPSILON",
+    "AvgPoolPlan",
+    "MaxPoolPlan",
+    "avg_pool_plan",
+    "max_pool_plan",
     "along_classes",
     "batch_norm_needs",
     "bce_chain",
@@ -58,3 +73,54 @@ def batch_norm_needs(needs, has_weight: bool, has_bias: bool, training: bool):
     grad_x goes through the batch statistics (training)."""
     need_x = needs[0]
     return need_x, has_weight and needs[1], has_bias and needs[2], training and need_x
+
+
+class MaxPoolPlan(NamedTuple):
+    """Every integer of one max pooling (kernels.windows has the meaning of each part)."""
+
+    out: tuple[int, ...]  # output size per dim
+    lo: tuple[int, ...]  # padding before, per dim
+    hi: tuple[int, ...]  # padding after, per dim (room for a last ceil-mode window)
+    taps: list[tuple]  # tap_slices: tap t of every window in the padded input
+    first: list  # first_real_taps: per dim, where torch's argmax starts
+    bases: list  # flat_index_parts: flat index of each window's tap 0, per dim ...
+    offsets: list[int]  # ... plus each tap's offset
+    hollow: list[list[bool]]  # hollow_windows: per dim, windows that miss the input
+    disjoint: bool  # no padded element lies in two windows: backward may assign, not add
+
+
+def max_pool_plan(
+    spatial: Ints, kernel: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
+) -> MaxPoolPlan:
+    """The geometry of `max_pool_forward` on an input of spatial size `spatial`."""
+    out, lo, hi = pool_geometry(spatial, kernel, stride, padding, dilation, ceil_mode)
+    args = (kernel, stride, lo, dilation, out)
+    bases, offsets = flat_index_parts(spatial, *args)
+    disjoint = all(
+        o == 1 or k == 1 or s >= dl * (k - 1) + 1
+        for k, s, dl, o in zip(kernel, stride, dilation, out)
+    )
+    taps = tap_slices(kernel, stride, dilation, out)
+    hollow = hollow_windows(spatial, *args)
+    return MaxPoolPlan(out, lo, hi, taps, first_real_taps(*args), bases, offsets, hollow, disjoint)
+
+
+class AvgPoolPlan(NamedTuple):
+    """Every integer of one average pooling (kernels.windows has the meaning of each part)."""
+
+    out: tuple[int, ...]
+    lo: tuple[int, ...]
+    hi: tuple[int, ...]
+    taps: list[tuple]  # tap_slices: tap t of every window in the padded input
+    counts: list[list[int]]  # avg_pool_counts: per dim, each window's factor of the divisor
+
+
+def avg_pool_plan(
+    spatial: Ints, kernel: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_pad: bool
+) -> AvgPoolPlan:
+    """The geometry of `avg_pool_forward`; `count_pad` is torch's count_include_pad."""
+    ones = (1,) * len(kernel)
+    out, lo, hi = pool_geometry(spatial, kernel, stride, padding, ones, ceil_mode)
+    windows = zip(spatial, kernel, stride, padding, out)
+    counts = [avg_pool_counts(*window, count_pad) for window in windows]
+    return AvgPoolPlan(out, lo, hi, tap_slices(kernel, stride, ones, out), counts)

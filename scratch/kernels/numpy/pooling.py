@@ -13,14 +13,8 @@ from typing import NamedTuple
 import numpy as np
 
 from scratch.kernels import Ints
-from scratch.kernels.windows import (
-    adaptive_bounds,
-    avg_pool_counts,
-    first_real_taps,
-    flat_index_parts,
-    pool_geometry,
-    tap_slices,
-)
+from scratch.kernels.shared import avg_pool_plan, max_pool_plan
+from scratch.kernels.windows import adaptive_bounds
 
 __all__ = [
     "max_pool_forward",
@@ -89,19 +83,13 @@ def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
     into each unpadded (N, C) plane, equal to torch's `return_indices=True`.
     """
     spatial = x.shape[-len(kernel_size) :]
-    out, lo, hi = pool_geometry(spatial, kernel_size, stride, padding, dilation, ceil_mode)
-    xp = _pad(x, lo, hi, _lowest(x.dtype))  # never beats a real element, not even a real -inf
-    taps = tap_slices(kernel_size, stride, dilation, out)
-    first = first_real_taps(kernel_size, stride, lo, dilation, out)
-    y, tap = _first_max(xp, taps, _grid(first, np.add, np.int64))
-    bases, offsets = flat_index_parts(spatial, kernel_size, stride, lo, dilation, out)
-    indices = np.array(offsets)[tap]  # (N, C, *out) int64
-    indices += _grid(bases, np.add, np.int64)
-    disjoint = all(
-        o == 1 or k == 1 or s >= dl * (k - 1) + 1
-        for k, s, dl, o in zip(kernel_size, stride, dilation, out)
-    )
-    return (y, indices), MaxPoolCache(tap, xp.shape, lo, spatial, taps, disjoint)
+    plan = max_pool_plan(spatial, kernel_size, stride, padding, dilation, ceil_mode)
+    xp = _pad(x, plan.lo, plan.hi, _lowest(x.dtype))  # never beats a real element, nor real -inf
+    y, tap = _first_max(xp, plan.taps, _grid(plan.first, np.add, np.int64))
+    indices = np.array(plan.offsets)[tap]  # (N, C, *out) int64
+    indices += _grid(plan.bases, np.add, np.int64)
+    cache = MaxPoolCache(tap, xp.shape, plan.lo, spatial, plan.taps, plan.disjoint)
+    return (y, indices), cache
 
 
 def _first_max(xp: np.ndarray, taps: list[tuple], first_tap: np.ndarray):
@@ -168,21 +156,17 @@ def avg_pool_forward(
     Shapes: x (N, C, *spatial) -> y (N, C, *out).
     """
     spatial = x.shape[-len(kernel_size) :]
-    ones = (1,) * len(kernel_size)
-    out, lo, hi = pool_geometry(spatial, kernel_size, stride, padding, ones, ceil_mode)
-    xp = _pad(x, lo, hi, 0)
-    taps = tap_slices(kernel_size, stride, ones, out)
+    plan = avg_pool_plan(spatial, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    xp, taps = _pad(x, plan.lo, plan.hi, 0), plan.taps
     y = np.array(xp[taps[0]])  # (N, C, *out): the window sums
     for index in taps[1:]:
         y += xp[index]
     if divisor_override is not None:
         divisor = divisor_override
     else:
-        windows = zip(spatial, kernel_size, stride, padding, out)
-        counts = [avg_pool_counts(*a, count_include_pad) for a in windows]
-        divisor = _grid(counts, np.multiply, np.int64).astype(x.dtype)  # exact: small ints
+        divisor = _grid(plan.counts, np.multiply, np.int64).astype(x.dtype)  # exact: small ints
     y /= divisor
-    return y, AvgPoolCache(divisor, xp.shape, lo, spatial, taps)
+    return y, AvgPoolCache(divisor, xp.shape, plan.lo, spatial, taps)
 
 
 def avg_pool_backward(cache: AvgPoolCache, grad_y, needs):

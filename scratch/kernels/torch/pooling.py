@@ -14,15 +14,8 @@ from typing import NamedTuple
 import torch
 
 from scratch.kernels import Ints
-from scratch.kernels.windows import (
-    adaptive_bounds,
-    avg_pool_counts,
-    first_real_taps,
-    flat_index_parts,
-    hollow_windows,
-    pool_geometry,
-    tap_slices,
-)
+from scratch.kernels.shared import avg_pool_plan, max_pool_plan
+from scratch.kernels.windows import adaptive_bounds
 
 __all__ = [
     "max_pool_forward",
@@ -89,22 +82,20 @@ def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
     into each unpadded (N, C) plane, equal to torch's `return_indices=True`.
     """
     spatial = tuple(x.shape[-len(kernel_size) :])
-    out, lo, hi = pool_geometry(spatial, kernel_size, stride, padding, dilation, ceil_mode)
+    plan = max_pool_plan(spatial, kernel_size, stride, padding, dilation, ceil_mode)
     # -inf never beats a real element, not even a real -inf (torch max-pools integers too)
-    xp = _pad(x, lo, hi, -math.inf if x.is_floating_point() else torch.iinfo(x.dtype).min)
-    taps = tap_slices(kernel_size, stride, dilation, out)
+    lowest = -math.inf if x.is_floating_point() else torch.iinfo(x.dtype).min
+    xp, taps, offsets = _pad(x, plan.lo, plan.hi, lowest), plan.taps, plan.offsets
     # flat indices fit int32 unless a padded plane is huge: half the memory traffic of int64
     kind = torch.int32 if math.prod(xp.shape[2:]) < 2**31 else torch.int64
-    bases, offsets = flat_index_parts(spatial, kernel_size, stride, lo, dilation, out)
-    starts = _grid(bases, torch.add, x, kind)  # (*out) flat index of each window's tap 0
-    first = first_real_taps(kernel_size, stride, lo, dilation, out)
-    first = _grid(first, torch.add, x, torch.int64)  # (*out) tap where torch's argmax starts
+    starts = _grid(plan.bases, torch.add, x, kind)  # (*out) flat index of each window's tap 0
+    first = _grid(plan.first, torch.add, x, torch.int64)  # (*out) where torch's argmax starts
     start = starts + torch.tensor(offsets, dtype=kind, device=x.device)[first]  # (*out)
     y, indices = _first_max(xp, taps, starts, offsets, start)
     if y.is_floating_point() and y.sum().isnan():  # a NaN in some window (or inf - inf)
         y, indices = _first_max_nan(xp, taps, starts, offsets, start)
     indices = indices.to(torch.int64)
-    hollow = hollow_windows(spatial, kernel_size, stride, lo, dilation, out)
+    hollow = plan.hollow
     if not any(map(any, hollow)):
         return (y, indices), MaxPoolCache(indices, tuple(x.shape), False)
     # torch's index of a hollow window lies past the input (or on the wrong element): route
@@ -183,21 +174,17 @@ def avg_pool_forward(
     Shapes: x (N, C, *spatial) -> y (N, C, *out).
     """
     spatial = tuple(x.shape[-len(kernel_size) :])
-    ones = (1,) * len(kernel_size)
-    out, lo, hi = pool_geometry(spatial, kernel_size, stride, padding, ones, ceil_mode)
-    xp = _pad(x, lo, hi, 0.0)
-    taps = tap_slices(kernel_size, stride, ones, out)
+    plan = avg_pool_plan(spatial, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    xp, taps = _pad(x, plan.lo, plan.hi, 0.0), plan.taps
     acc = xp[taps[0]].to(_acc_dtype(x.dtype), memory_format=torch.contiguous_format, copy=True)
     for index in taps[1:]:
         acc += xp[index]
     if divisor_override is not None:
         divisor = divisor_override
     else:
-        windows = zip(spatial, kernel_size, stride, padding, out)
-        counts = [avg_pool_counts(*a, count_include_pad) for a in windows]
-        divisor = _grid(counts, torch.mul, x, torch.int64).to(acc.dtype)  # exact: small ints
+        divisor = _grid(plan.counts, torch.mul, x, torch.int64).to(acc.dtype)  # exact: small ints
     y = (acc / divisor).to(x.dtype)
-    return y, AvgPoolCache(divisor, tuple(xp.shape), lo, spatial, taps)
+    return y, AvgPoolCache(divisor, tuple(xp.shape), plan.lo, spatial, taps)
 
 
 def avg_pool_backward(cache: AvgPoolCache, grad_y, needs):
