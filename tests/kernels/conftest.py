@@ -23,6 +23,8 @@ __all__ = [
     "as_array",
     "as_tensor",
     "assert_close",
+    "assert_grads",
+    "assert_untouched",
     "row_id",
     "run_pair",
 ]
@@ -35,6 +37,22 @@ TOLERANCES = {torch.float64: {"rtol": 1e-10, "atol": 1e-12}, torch.float32: {}}
 def assert_close(actual, expected, dtype: torch.dtype, **kwargs) -> None:
     """torch.testing.assert_close at the tolerance of `dtype`."""
     torch.testing.assert_close(actual, expected, **TOLERANCES[dtype], **kwargs)
+
+
+def assert_grads(grads, expected, dtype: torch.dtype) -> None:
+    """Each grad close to torch's, and None exactly where torch's is (pairs as `zip` makes)."""
+    for grad, want in zip(grads, expected):
+        if want is None:
+            assert grad is None
+        else:
+            assert_close(grad, want, dtype)
+
+
+def assert_untouched(inputs, originals) -> None:
+    """Kernels never write into an input: each input still equals its copy from before."""
+    for t, original in zip(inputs, originals):
+        if t is not None:
+            torch.testing.assert_close(t, original, rtol=0, atol=0)
 
 
 def row_id(op: str, d: int, name: str) -> str:

@@ -12,7 +12,16 @@ import torch.nn.functional as F
 from scratch.kernels import kernels
 from scratch.kernels.windows import same_padding
 
-from .conftest import BACKENDS, DTYPES, as_array, assert_close, row_id, run_pair
+from .conftest import (
+    BACKENDS,
+    DTYPES,
+    as_array,
+    assert_close,
+    assert_grads,
+    assert_untouched,
+    row_id,
+    run_pair,
+)
 
 
 @dataclass(frozen=True)
@@ -176,14 +185,8 @@ def test_conv_matches_torch(case: Case, dtype, backend, gen):
     (y,), grads = run_pair(backend, "conv", inputs, grad_y, ALL, **case.options(), **blocks)
     _, expected_grads = reference(case, inputs, grad_y)
     assert_close(y, expected_y, dtype)
-    for grad, expected in zip(grads, expected_grads):
-        if expected is None:
-            assert grad is None
-        else:
-            assert_close(grad, expected, dtype)
-    for t, original in zip(inputs, originals):  # kernels never write into an input
-        if t is not None:
-            torch.testing.assert_close(t, original, rtol=0, atol=0)
+    assert_grads(grads, expected_grads, dtype)
+    assert_untouched(inputs, originals)
 
 
 NEEDS = {
