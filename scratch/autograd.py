@@ -14,6 +14,16 @@ A kernel pair is `<op>_forward(*arrays, **options) -> (outputs, cache)` and
 Outputs keep the inputs' dtype and device, never alias an input (unless the op is in-place,
 as torch's `inplace=True`), and only the first output is differentiable (the others, such as
 max-pool indices or batch statistics, are marked non-differentiable).
+
+The hot path is per op call, so it is kept to what a Python `autograd.Function` must do:
+the kernels are looked up by a name built once per op (a plain `getattr`, so a kernel patched
+on its module is still seen), an option-less `Call` is built once per (backend, in-place) and
+reused, the dtype/device check is one pass, the cache is only compared with arrays that may
+share memory (`backend.shares`), and `once_differentiable`'s no_grad context is skipped when
+grad mode is already off. Measured on this (shared, 2-core) machine, fwd+bwd of an 8x8 layer,
+best of 60 interleaved in one process, us per call (torch.nn / before / after):
+Linear numpy 45.9 / 107.0 / 74.8, torch 42.5 / 95.1 / 74.4; ReLU numpy 22.9 / 68.0 / 49.9,
+torch 20.7 / 66.8 / 46.2; the floor, an empty `autograd.Function` round trip, 21.8-23.5.
 """
 
 from __future__ import annotations
@@ -28,6 +38,8 @@ from scratch.kernels import Array, Backend, check_backend, kernels
 
 __all__ = ["Call", "kernel_function", "made_by"]
 
+_plain_calls: dict[tuple, Call] = {}  # (backend, inplace) -> its option-less Call, reused
+
 
 @dataclass(frozen=True)
 class Call:
@@ -39,35 +51,73 @@ class Call:
 
     @classmethod
     def of(cls, backend: Backend, inplace: bool = False, **options: Any) -> Call:
-        return cls(check_backend(backend), tuple(options.items()), inplace)
+        if options:  # values compared by == would merge 0.0 with -0.0 and 1 with True
+            return cls(check_backend(backend), tuple(options.items()), inplace)
+        try:
+            return _plain_calls[backend, inplace]
+        except KeyError:
+            call = _plain_calls[backend, inplace] = cls(check_backend(backend), (), inplace)
+            return call
 
 
-def _arrays_in(cache) -> list:
-    """The arrays a cache holds, directly or in a tuple field."""
-    fields = (f for v in cache for f in (v if isinstance(v, tuple) else (v,)))
-    return [f for f in fields if isinstance(f, Array)]
+def _read_by_cache(module, cache, pairs) -> list[torch.Tensor]:
+    """The tensors of (tensor, array) `pairs` whose memory the cache's arrays read.
 
-
-def _cache_reads(module, held: list, tensor: torch.Tensor | None, array) -> bool:
-    """Whether the cache's arrays `held` read `array`, itself the memory of `tensor`."""
-    if tensor is None or array is None:
-        return False
-    if getattr(module, "host_copy", False) and tensor.device.type != "cpu":
-        return False  # the kernel worked on a CPU copy: changes to `tensor` cannot reach it
-    return any(f is array or module.shares(f, array) for f in held)
+    The arrays a cache holds sit in its fields, directly or in a tuple field.
+    """
+    held = []
+    for v in cache:
+        if isinstance(v, tuple):
+            held.extend(f for f in v if isinstance(f, Array))
+        elif isinstance(v, Array):
+            held.append(v)
+    if not held:
+        return []
+    host, shares = getattr(module, "host_copy", False), module.shares
+    read = []
+    for tensor, array in pairs:
+        if tensor is None or array is None:
+            continue
+        if host and not tensor.is_cpu:
+            continue  # the kernel worked on a CPU copy: changes to `tensor` cannot reach it
+        for f in held:
+            if f is array or shares(f, array):
+                read.append(tensor)
+                break
+    return read
 
 
 def _check_same_kind(op: str, inputs: tuple) -> None:
     """torch refuses mixed float dtypes or devices in one op instead of promoting: so do we."""
+    dtype = device = None
+    for t in inputs:
+        if t is None:
+            continue
+        if device is None:
+            device = t.device
+        elif t.device != device:
+            break
+        if t.is_floating_point():
+            if dtype is None:
+                dtype = t.dtype
+            elif t.dtype != dtype:
+                break
+    else:
+        return
     tensors = [t for t in inputs if t is not None]
-    floats = {t.dtype for t in tensors if t.is_floating_point()}
-    devices = {t.device for t in tensors}
-    if len(floats) > 1 or len(devices) > 1:
-        described = ", ".join(f"{tuple(t.shape)} {t.dtype} on {t.device}" for t in tensors)
-        raise RuntimeError(
-            f"scratch {op}: expected all tensors to have the same floating dtype and device, "
-            f"got {described}"
-        )
+    described = ", ".join(f"{tuple(t.shape)} {t.dtype} on {t.device}" for t in tensors)
+    raise RuntimeError(
+        f"scratch {op}: expected all tensors to have the same floating dtype and device, "
+        f"got {described}"
+    )
+
+
+def _missing_gradient(op: str, grads: tuple, needs: tuple) -> None:
+    for i, (g, need) in enumerate(zip(grads, needs)):
+        if need and g is None:
+            raise NotImplementedError(
+                f"scratch {op}: the gradient with respect to argument {i} is not implemented"
+            )
 
 
 def kernel_function(op: str) -> type[torch.autograd.Function]:
@@ -77,47 +127,66 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
     """
     # Over 40 lines on purpose: forward and backward are closures over `op`, read as one pair
     # with the class they become; each stays under 30 lines.
+    forward_name, backward_name = f"{op}_forward", f"{op}_backward"  # looked up per call
 
     def forward(ctx, call: Call, *inputs: torch.Tensor | None):
-        _check_same_kind(op, inputs)
+        if len(inputs) > 1:
+            _check_same_kind(op, inputs)
         module = kernels(call.backend)
-        arrays = tuple(None if t is None else module.from_tensor(t) for t in inputs)
-        outputs, cache = getattr(module, f"{op}_forward")(*arrays, **dict(call.options))
-        single = not isinstance(outputs, tuple)
-        device = next(t for t in inputs if t is not None).device
-        results = [module.to_tensor(o, device, arrays) for o in ((outputs,) if single else outputs)]
+        from_tensor, to_tensor = module.from_tensor, module.to_tensor
+        arrays = tuple([None if t is None else from_tensor(t) for t in inputs])
+        outputs, cache = getattr(module, forward_name)(*arrays, **dict(call.options))
+        first = inputs[0] if inputs[0] is not None else next(t for t in inputs if t is not None)
+        device = first.device
+        if isinstance(outputs, tuple):
+            outs = outputs
+            results = [to_tensor(o, device, arrays) for o in outputs]
+            ctx.mark_non_differentiable(*results[1:])
+        else:
+            outs, results = (outputs,), [to_tensor(outputs, device, arrays)]
         if call.inplace:
             inputs[0].copy_(results[0])
             ctx.mark_dirty(inputs[0])
             results[0] = inputs[0]
-        ctx.mark_non_differentiable(*results[1:])
         # The tensors whose memory the cache reads: saved so that autograd's version counter
         # catches an in-place change before backward, exactly where torch itself would raise.
-        pairs = [*zip(inputs, arrays), *zip(results, (outputs,) if single else outputs)]
-        held = _arrays_in(cache)
-        ctx.save_for_backward(*(t for t, a in pairs if _cache_reads(module, held, t, a)))
+        read = _read_by_cache(module, cache, (*zip(inputs, arrays), *zip(results, outs)))
+        if read:
+            ctx.save_for_backward(*read)
         # The device, not an input tensor: an in-place output is its own input, and a tensor
         # kept on ctx outside save_for_backward makes a cycle (tensor -> grad_fn -> ctx ->
         # tensor) through C++ that Python's gc cannot see, leaking it and its graph.
-        ctx.cache, ctx.call, ctx.device = cache, call, device
-        return results[0] if single else tuple(results)
+        ctx.cache, ctx.module, ctx.device = cache, module, device
+        return tuple(results) if outs is outputs else results[0]
 
-    @once_differentiable
-    def backward(ctx, grad_y: torch.Tensor, *_: torch.Tensor):
+    def backward_once(ctx, grad_y: torch.Tensor, *_: torch.Tensor):
         ctx.saved_tensors  # noqa: B018 - raises if a tensor the cache reads was modified in place
-        needs = tuple(ctx.needs_input_grad[1:])
-        module = kernels(ctx.call.backend)
+        needs = ctx.needs_input_grad[1:]
+        module, device = ctx.module, ctx.device
         grad_array = module.from_tensor(grad_y)
-        grads = getattr(module, f"{op}_backward")(ctx.cache, grad_array, needs)
-        for i, (g, need) in enumerate(zip(grads, needs)):
-            if need and g is None:
-                raise NotImplementedError(
-                    f"scratch {op}: the gradient with respect to argument {i} is not implemented"
-                )
-        return (None,) + tuple(
-            module.to_tensor(g, ctx.device, (grad_array,)) if need else None
-            for g, need in zip(grads, needs)
-        )
+        grads = getattr(module, backward_name)(ctx.cache, grad_array, needs)
+        to_tensor, inputs = module.to_tensor, (grad_array,)
+        out = [None]
+        for g, need in zip(grads, needs):
+            if not need:
+                out.append(None)
+            elif g is None:
+                _missing_gradient(op, grads, needs)
+            else:
+                out.append(to_tensor(g, device, inputs))
+        return tuple(out)
+
+    checked = once_differentiable(backward_once)
+
+    def backward(ctx, *grads: torch.Tensor):
+        """`once_differentiable`'s backward without its no_grad context when grad is off.
+
+        Under a plain `.backward()` grad mode is already off, where `once_differentiable` only
+        adds a no_grad context (~2.5 us a call, measured); with `create_graph=True` it runs.
+        """
+        if torch.is_grad_enabled():
+            return checked(ctx, *grads)
+        return backward_once(ctx, *grads)
 
     name = "".join(part.title() for part in op.split("_")) + "Function"
     attrs = {

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+import scratch.optim
 from reference import bench
 from reference.cli import build_parser
 from reference.commands import settings_from
@@ -36,7 +37,7 @@ def test_subcommand_registers_on_the_scratch_parser():
 def test_item_names_are_unique_and_selectable():
     table = bench.items()
     names = [item.name for item in table]
-    assert len(names) == len(set(names)) == 17
+    assert len(names) == len(set(names)) == 22  # 17 layer/model items, 3 overhead, 2 train
     assert [i.name for i in bench.select(table, ["fc3"])] == ["lenet.fc3"]
     assert len(bench.select(table, ["pool1"])) == 2  # LeNet's and VGG16's
     assert len(bench.select(table, ["vgg16"])) == 9
@@ -88,6 +89,53 @@ def test_bench_writes_the_table_and_json(tmp_path, capsys):
         assert row["torch_ms"] > 0 and row["scratch_ms"] > 0 and row["ratio"] > 0, row
         assert row["torch_peak_mib"] is None and row["note"] == "", row
         assert (row["torch_gflops"] is None) == (row["item"] == "lenet.pool2"), row
+
+
+def test_overhead_and_train_items_time_per_call(capsys):
+    args = parse("--only", "overhead", "train", "--repeats", "1", "--no-memory", "--quiet",
+                 "--backend", "numpy")  # fmt: skip
+    rows = {row.item: row for row in bench.run_and_report(args).rows}
+    names = ["overhead.linear", "overhead.relu", "overhead.floor", "train.lenet", "train.mlp"]
+    assert list(rows) == names
+    for name in ("overhead.linear", "overhead.relu", "overhead.floor"):
+        assert rows[name].scratch_ms > 0 and "us/call over torch" in rows[name].note, rows[name]
+        assert rows[name].torch_peak_mib is None  # no memory probe for a per-call item
+    for name in ("train.lenet", "train.mlp"):
+        assert rows[name].ratio > 0 and "images/s torch" in rows[name].note, rows[name]
+
+
+def test_train_items_step_with_the_scratch_optimizer(monkeypatch):
+    made = []
+
+    class Recording(scratch.optim.SGD):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(scratch.optim, "SGD", Recording)
+    table = {item.name: item for item in bench.items()}
+    for name, scratch_optim in (("train.mlp", True), ("lenet.sgd_step", False)):
+        item, before = table[name], len(made)
+        twin, _ = bench.twin_of(item, bench.build(item, torch.float32), "numpy")
+        bench.make_step(item, twin, bench.profile(item, torch.float32), torch.float32, "numpy")
+        assert len(made) == before + scratch_optim, name
+    assert made[0].backend == "numpy"
+
+
+def test_the_floor_is_an_empty_function_and_layers_are_swapped():
+    table = {item.name: item for item in bench.items()}
+    floor, _ = bench.twin_of(table["overhead.floor"], torch.nn.ReLU(), "numpy")
+    relu, _ = bench.twin_of(table["overhead.relu"], torch.nn.ReLU(), "numpy")
+    x = torch.randn(3, requires_grad=True)
+    assert floor(x).grad_fn.name() == "_IdentityBackward"
+    assert type(relu).__module__.startswith("scratch.nn")
+
+
+def test_blas_kernel_is_reported_and_a_forced_kernel_warned():
+    assert "threads" in bench.blas_pools()
+    warning = bench.coretype_warning({"OPENBLAS_CORETYPE": "Haswell", "HOME": "/"})
+    assert "OPENBLAS_CORETYPE=Haswell" in warning and "env -u OPENBLAS_CORETYPE" in warning
+    assert bench.coretype_warning({"HOME": "/"}) is None
 
 
 def test_memory_probe_runs_in_a_fresh_process():

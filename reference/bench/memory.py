@@ -1,0 +1,76 @@
+"""Peak memory of one step, measured in a fresh process per (item, side).
+
+The growth of the peak RSS over one forward+backward after setup: `python -m reference.bench
+--memory-probe ITEM SIDE` runs `memory_probe` and prints it as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+from reference.bench.items import DTYPES, build, items, make_step, profile, twin_of
+from reference.bench.timing import THREAD_VARS
+from scratch.kernels import kernels
+
+__all__ = ["REFERENCE", "memory_probe", "peak_in_subprocess"]
+
+REFERENCE = "torch.nn"  # the side that runs torch's own layers; scratch sides are named by backend
+
+
+def _rss_mib(field: str = "ru_maxrss") -> float:
+    """This process's peak RSS from getrusage, or a /proc/self/status field (VmRSS, VmHWM)."""
+    if field == "ru_maxrss":
+        scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+    status = Path("/proc/self/status").read_text().splitlines()
+    return next(int(line.split()[1]) for line in status if line.startswith(field + ":")) / 1024
+
+
+def _reset_peak_rss() -> bool:
+    """Restart Linux's peak-RSS count (VmHWM) at the current RSS; False where unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def memory_probe(name: str, side: str, dtype: str = "float32", vgg_batch: int = 8) -> float:
+    """In this process: the growth of peak RSS (MiB) over one step of one side, after setup.
+
+    `side` is "torch.nn" or a scratch backend. Run it in a fresh process (`peak_in_subprocess`).
+    On Linux the peak is VmHWM restarted after setup: ru_maxrss keeps the parent's RSS that a
+    spawned child inherits at exec (and setup's own peaks), which would hide smaller growth.
+    """
+    (item,) = [i for i in items(vgg_batch) if i.name == name]
+    dt = DTYPES[dtype]
+    prof = profile(item, dt)
+    module = build(item, dt)
+    backend = None if side == REFERENCE else side
+    if backend is not None:
+        module, note = twin_of(item, module, backend, in_place=True)
+        if module is None:
+            raise SystemExit(f"scratch bench: {name}: {note}")
+        kernels(backend)  # import the kernel modules (~10 MiB) in setup, not in the step
+    run = make_step(item, module, prof, dt, backend)
+    peak, before = ("VmHWM", _rss_mib("VmRSS")) if _reset_peak_rss() else ("ru_maxrss", _rss_mib())
+    run()
+    return _rss_mib(peak) - before
+
+
+def peak_in_subprocess(name: str, side: str, dtype: str, vgg_batch: int, threads: int) -> float:
+    """`memory_probe` in a fresh `python -m reference.bench --memory-probe` subprocess."""
+    command = [sys.executable, "-m", "reference.bench", "--memory-probe", name, side]
+    command += ["--dtype", dtype, "--vgg-batch", str(vgg_batch), "--threads", str(threads)]
+    env = os.environ | {var: str(threads) for var in THREAD_VARS}  # pools sized at load
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=root, env=env)
+    if done.returncode:
+        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise RuntimeError(f"memory probe [{side}] failed: {last[:150]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])["peak_mib"]
