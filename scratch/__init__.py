@@ -4,9 +4,11 @@ import scratch
 scratch.nn.Conv2d(3, 6, 5, backend="numpy")     # a drop-in for torch.nn.Conv2d
 scratch.functional.cross_entropy(logits, y)      # shaped like torch.nn.functional
 report = scratch.swap(model, backend="torch")    # put scratch twins into any model
+scratch.jacobian(fn, x)                          # explicit Jacobian from the hand-written backwards
 """
 
 from scratch import functional, nn
+from scratch.jacobians import jacobian
 from scratch.kernels import BACKENDS, DEFAULT_BACKEND
 from scratch.swap import SwapReport, swap, unswap
 
@@ -16,6 +18,7 @@ __all__ = [
     "DEFAULT_BACKEND",
     "SwapReport",
     "functional",
+    "jacobian",
     "nn",
     "swap",
     "unswap",
