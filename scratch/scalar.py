@@ -6,17 +6,18 @@
     print(f.expr())       # tanh(((x * y) + exp(x)))
     print(f.graph())      # one line per node, in topological order, with values and grads
 
-Every node keeps its parents and the local derivative d(node)/d(parent), computed in the
-forward. `backward()` walks the graph once in reverse topological order, so a node used twice
-(`x * x`) gets both contributions (2x). Arithmetic is IEEE float64 as in torch (overflow gives
-inf, log(0) gives -inf, 0/0 gives nan; nothing raises), and the functions use the stable forms:
-`sigmoid` never evaluates exp of a large positive number, `log_sigmoid(u) = min(u, 0) -
-log1p(exp(-|u|))` stays finite where log(sigmoid(u)) underflows to -inf.
+Every node keeps its parents and a closure with torch's backward formula for its op (as in
+torch's derivatives.yaml, in the same order of operations, so even the rounding is torch's).
+`backward()` walks the graph once in reverse topological order, so a node used twice (`x * x`)
+gets both contributions (2x). Arithmetic is IEEE float64 as in torch (overflow gives inf,
+log(0) gives -inf, 0/0 gives nan; nothing raises), and the functions use stable forms: `tanh`
+saturates instead of dividing inf by inf, `sigmoid` never takes exp of a large positive number,
+and `log_sigmoid(u) = min(u, 0) - log1p(exp(-|u|))` stays finite where log(sigmoid(u)) underflows
+to -inf.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -26,24 +27,23 @@ __all__ = ["Scalar"]
 Number = int | float
 
 
-def _ieee(fn: Callable[..., float], *args: float) -> float:
-    """`fn(*args)` in NumPy float64 with IEEE results (inf, nan) instead of Python exceptions."""
-    with np.errstate(all="ignore"):
-        return float(fn(*(np.float64(a) for a in args)))
+Backward = Callable[[np.float64], tuple[np.float64, ...]]
+f64 = np.float64
 
 
 def _sigmoid(u: float) -> float:
-    """1 / (1 + exp(-u)) without exp of a large positive number (no overflow, no warning)."""
-    if u >= 0:
-        return 1.0 / (1.0 + math.exp(-u))
-    e = math.exp(u) if u > -800 else 0.0  # exp(u) for u <= -746 is 0 in float64 anyway
-    return e / (1.0 + e)
+    """torch's 1 / (1 + exp(-u)), but e^u / (1 + e^u) where exp(-u) would overflow."""
+    with np.errstate(all="ignore"):
+        if u >= -700:
+            return float(1 / (1 + np.exp(f64(-u))))
+        e = np.exp(f64(u))
+        return float(e / (1 + e))
 
 
 class Scalar:
     """One float64 value in a computation graph, with the gradient `backward()` accumulates."""
 
-    __slots__ = ("data", "grad", "name", "op", "_parents", "_local")
+    __slots__ = ("data", "grad", "name", "op", "_parents", "_backward")
 
     def __init__(
         self,
@@ -52,7 +52,7 @@ class Scalar:
         *,
         op: str = "",
         parents: tuple[Scalar, ...] = (),
-        local: tuple[float, ...] = (),
+        backward: Backward | None = None,
     ) -> None:
         if isinstance(data, Scalar) or not isinstance(data, int | float | np.floating | np.integer):
             raise TypeError(f"Scalar: data must be a real number, got {type(data).__name__}")
@@ -61,51 +61,64 @@ class Scalar:
         self.name = name
         self.op = op
         self._parents = parents
-        self._local = local  # d(self) / d(parent), one per parent
+        self._backward = backward  # output grad -> one grad per parent (torch's formulas)
 
     # --- building the graph -------------------------------------------------------------------
+    # Each op computes its value in float64 and keeps a closure with torch's backward formula
+    # (derivatives.yaml), written in the same order, so the rounding is torch's too.
 
-    def _node(self, data: float, op: str, parents: tuple, local: tuple) -> Scalar:
-        return Scalar(data, op=op, parents=parents, local=local)
+    def _unary(self, op: str, forward, backward) -> Scalar:
+        x = f64(self.data)
+        with np.errstate(all="ignore"):
+            out = forward(x)
+        return Scalar(out, op=op, parents=(self,), backward=lambda g: (backward(g, x, out),))
+
+    def _binary(self, other: Scalar | Number, op: str, forward, backward) -> Scalar:
+        other = _lift(other)
+        a, b = f64(self.data), f64(other.data)
+        with np.errstate(all="ignore"):
+            out = forward(a, b)
+        return Scalar(out, op=op, parents=(self, other), backward=lambda g: backward(g, a, b))
 
     def __add__(self, other: Scalar | Number) -> Scalar:
-        other = _lift(other)
-        return self._node(_ieee(np.add, self.data, other.data), "+", (self, other), (1.0, 1.0))
+        return self._binary(other, "+", lambda a, b: a + b, lambda g, a, b: (g, g))
 
     def __sub__(self, other: Scalar | Number) -> Scalar:
-        other = _lift(other)
-        out = _ieee(np.subtract, self.data, other.data)
-        return self._node(out, "-", (self, other), (1.0, -1.0))
+        return self._binary(other, "-", lambda a, b: a - b, lambda g, a, b: (g, -g))
 
     def __mul__(self, other: Scalar | Number) -> Scalar:
-        other = _lift(other)
-        out = _ieee(np.multiply, self.data, other.data)
-        return self._node(out, "*", (self, other), (other.data, self.data))
+        return self._binary(other, "*", lambda a, b: a * b, lambda g, a, b: (g * b, g * a))
 
     def __truediv__(self, other: Scalar | Number) -> Scalar:
-        other = _lift(other)
-        a, b = self.data, other.data
-        local = (_ieee(np.divide, 1.0, b), _ieee(lambda a, b: -a / (b * b), a, b))
-        return self._node(_ieee(np.divide, a, b), "/", (self, other), local)
+        # torch: grad / other and -grad * ((self / other) / other)
+        return self._binary(
+            other, "/", lambda a, b: a / b, lambda g, a, b: (g / b, -g * ((a / b) / b))
+        )
 
     def __pow__(self, exponent: Number) -> Scalar:
-        if isinstance(exponent, Scalar) or not isinstance(exponent, int | float):
+        if isinstance(exponent, bool) or not isinstance(exponent, int | float):
             raise TypeError(
                 f"Scalar ** exponent: the exponent must be an int or float, got "
                 f"{type(exponent).__name__} (use exp(b * log(a)) for a variable exponent)"
             )
-        x, p = self.data, float(exponent)
-        local = 0.0 if p == 0 else _ieee(lambda x, p: p * x ** (p - 1), x, p)  # torch: 0 at p=0
-        return self._node(_ieee(np.power, x, p), f"** {exponent!r}", (self,), (local,))
+        p = f64(exponent)
+        return self._unary(
+            f"** {exponent!r}",
+            lambda x: _power(x, p),
+            lambda g, x, out: f64(0.0) if p == 0 else g * (p * _power(x, p - 1)),  # torch's
+        )
 
     def __rpow__(self, base: Number) -> Scalar:
         """`base ** self` for a number base: d/dself = base**self * log(base)."""
-        out = _ieee(np.power, float(base), self.data)
-        local = _ieee(lambda o, b: o * np.log(b), out, base)
-        return self._node(out, f"{base!r} **", (self,), (local,))
+        b = f64(base)
+
+        def backward(g, x, out):  # torch: 0 where base == 0 and exponent >= 0
+            return f64(0.0) if b == 0 and x >= 0 else g * (out * np.log(b))
+
+        return self._unary(f"{base!r} **", lambda x: b**x, backward)
 
     def __neg__(self) -> Scalar:
-        return self._node(-self.data, "neg", (self,), (-1.0,))
+        return self._unary("neg", lambda x: -x, lambda g, x, out: -g)
 
     def __radd__(self, other: Number) -> Scalar:
         return _lift(other) + self
@@ -120,37 +133,31 @@ class Scalar:
         return _lift(other) / self
 
     def exp(self) -> Scalar:
-        out = _ieee(np.exp, self.data)
-        return self._node(out, "exp", (self,), (out,))
+        return self._unary("exp", np.exp, lambda g, x, out: g * out)
 
     def log(self) -> Scalar:
-        x = self.data
-        return self._node(_ieee(np.log, x), "log", (self,), (_ieee(np.divide, 1, x),))
+        return self._unary("log", np.log, lambda g, x, out: g / x)
 
     def sin(self) -> Scalar:
-        x = self.data
-        return self._node(_ieee(np.sin, x), "sin", (self,), (_ieee(np.cos, x),))
+        return self._unary("sin", np.sin, lambda g, x, out: g * np.cos(x))
 
     def cos(self) -> Scalar:
-        x = self.data
-        return self._node(_ieee(np.cos, x), "cos", (self,), (-_ieee(np.sin, x),))
+        return self._unary("cos", np.cos, lambda g, x, out: g * -np.sin(x))
 
     def tanh(self) -> Scalar:
-        t = math.tanh(self.data)  # stable for any argument (no exp of large numbers)
-        return self._node(t, "tanh", (self,), (1.0 - t * t,))
+        # np.tanh saturates to ±1 (a naive (e^2x - 1) / (e^2x + 1) is inf / inf = nan)
+        return self._unary("tanh", np.tanh, lambda g, x, out: g * (1 - out * out))
 
     def sigmoid(self) -> Scalar:
-        s = _sigmoid(self.data)
-        return self._node(s, "sigmoid", (self,), (s * (1.0 - s),))
+        return self._unary("sigmoid", _sigmoid, lambda g, x, out: g * (1 - out) * out)
 
     def log_sigmoid(self) -> Scalar:
-        """log(sigmoid(u)) = min(u, 0) - log1p(exp(-|u|)); its derivative is sigmoid(-u)."""
-        u = self.data
-        out = min(u, 0.0) - math.log1p(math.exp(-abs(u)))
-        return self._node(out, "log_sigmoid", (self,), (_sigmoid(-u),))
+        """log(sigmoid(u)) = min(u, 0) - log1p(exp(-|u|)), finite for every finite u."""
+        return self._unary("log_sigmoid", _log_sigmoid, _log_sigmoid_backward)
 
     def relu(self) -> Scalar:
-        return self._node(max(self.data, 0.0), "relu", (self,), (float(self.data > 0),))  # 0 at 0
+        # torch: the gradient passes where x > 0 and is 0 elsewhere (0 at the kink, even for inf g)
+        return self._unary("relu", lambda x: max(x, 0.0), lambda g, x, out: g if x > 0 else 0.0)
 
     # --- backward ---------------------------------------------------------------------------
 
@@ -172,14 +179,15 @@ class Scalar:
 
         Like torch, calling it again adds again: call `zero_grad()` between passes.
         """
-        order = self.nodes()
-        grads = {id(self): 1.0}
-        for node in reversed(order):
-            g = grads.get(id(node), 0.0)
-            node.grad += g
-            for parent, local in zip(node._parents, node._local):
-                # chain rule; 0 * inf contributions follow IEEE (nan), as torch's do
-                grads[id(parent)] = grads.get(id(parent), 0.0) + _ieee(np.multiply, g, local)
+        grads = {id(self): f64(1.0)}
+        with np.errstate(all="ignore"):  # IEEE inf / nan as torch, no warnings
+            for node in reversed(self.nodes()):
+                g = grads.get(id(node), f64(0.0))
+                node.grad += float(g)
+                if node._backward is None:
+                    continue
+                for parent, grad in zip(node._parents, node._backward(g)):
+                    grads[id(parent)] = grads[id(parent)] + grad if id(parent) in grads else grad
 
     def zero_grad(self) -> None:
         """Set the grad of every node of the graph to 0."""
@@ -234,6 +242,30 @@ class Scalar:
     def __repr__(self) -> str:
         name = f", name={self.name!r}" if self.name is not None else ""
         return f"Scalar(data={self.data!r}, grad={self.grad!r}{name})"
+
+
+def _power(x: np.float64, p: np.float64) -> np.float64:
+    """x ** p with the forms torch's CPU kernel uses for these exponents (same rounding)."""
+    forms = {
+        2.0: lambda: x * x,
+        3.0: lambda: x * x * x,
+        -2.0: lambda: 1.0 / (x * x),
+        0.5: lambda: np.sqrt(x),
+        -0.5: lambda: 1.0 / np.sqrt(x),
+        -1.0: lambda: 1.0 / x,
+    }
+    return forms[float(p)]() if float(p) in forms else x**p
+
+
+def _log_sigmoid(u: np.float64) -> float:
+    return min(u, 0.0) - np.log1p(np.exp(-abs(u)))
+
+
+def _log_sigmoid_backward(g: np.float64, u: np.float64, out) -> np.float64:
+    """torch's log_sigmoid_backward: z = exp(-|u|); g * (1 - z / (1 + z)) for u < 0, else
+    g * (z / (1 + z)); both are sigmoid(-u)."""
+    z = np.exp(-abs(u))
+    return g * (1 - z / (1 + z)) if u < 0 else g * (0 + z / (1 + z))
 
 
 def _label(node: Scalar, i: int) -> str:
