@@ -135,7 +135,7 @@ def test_expression_string_and_graph():
     f = ((x * y) + x.exp()).tanh() / 2
     assert f.expr() == "(tanh(((x * y) + exp(x))) / 2.0)"
     assert (x**2).expr() == "(x ** 2)"
-    assert (2 ** x).expr() == "(2 ** x)"
+    assert (2**x).expr() == "(2 ** x)"
     f.backward()
     lines = f.graph().splitlines()
     assert len(lines) == len(f.nodes()) == 8  # x, y, x*y, exp, +, tanh, 2.0, /
@@ -167,8 +167,10 @@ UNARY_NAMES = [n for n in UNARY if n not in ("log", "pow-half")]
 leaves = st.sampled_from(["x", "y", "z"]) | st.floats(-3, 3, allow_nan=False, width=32)
 expressions = st.recursive(
     leaves,
-    lambda inner: st.tuples(st.sampled_from(UNARY_NAMES + ["log1", "sqrt1"]), inner)
-    | st.tuples(st.sampled_from(["+", "-", "*", "/"]), inner, inner),
+    lambda inner: (
+        st.tuples(st.sampled_from(UNARY_NAMES + ["log1", "sqrt1"]), inner)
+        | st.tuples(st.sampled_from(["+", "-", "*", "/"]), inner, inner)
+    ),
     max_leaves=8,
 )
 
@@ -183,7 +185,8 @@ def evaluate(tree, env: dict):
     args = [evaluate(a, env) for a in args]
     if len(args) == 2:
         a, b = args
-        return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b}[op]()
+        ops = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b}
+        return ops[op]()
     (a,) = args
     if op in ("log1", "sqrt1"):  # log and sqrt of a positive argument: a * a + 1
         inner = a * a + 1
