@@ -20,7 +20,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["KNNClassifier", "LeastSquaresClassifier", "Lstsq", "lstsq", "pairwise_distances"]
+__all__ = [
+    "KNNClassifier",
+    "LeastSquaresClassifier",
+    "Lstsq",
+    "lstsq",
+    "pairwise_distances",
+    "three_blobs",
+]
 
 
 def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -134,3 +141,16 @@ class LeastSquaresClassifier:
 def _augment(X: np.ndarray) -> np.ndarray:
     """[X, 1]: a column of ones for the bias. Shapes: (N, D) -> (N, D + 1)."""
     return np.hstack([X, np.ones((len(X), 1))])
+
+
+def three_blobs(
+    n_per_class: int = 50, spread: float = 1.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Toy 2-D data: three Gaussian blobs around (0, 2), (-2, -1), (2, -1); labels 0, 1, 2.
+
+    Shapes: -> X (3 * n_per_class, 2), y (3 * n_per_class,) int.
+    """
+    rng = np.random.default_rng(seed)
+    centers = np.array([[0.0, 2.0], [-2.0, -1.0], [2.0, -1.0]])
+    y = np.repeat(np.arange(3), n_per_class)
+    return centers[y] + spread * rng.normal(size=(len(y), 2)), y

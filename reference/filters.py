@@ -16,6 +16,8 @@ scipy's `origin=-1` along that axis.
 
 from __future__ import annotations
 
+import matplotlib.cbook as cbook
+import matplotlib.image as mpimg
 import numpy as np
 import torch
 
@@ -37,6 +39,7 @@ __all__ = [
     "laplacian_kernel",
     "scipy_origin",
     "sharpen_kernel",
+    "sample_photo",
     "sobel_kernels",
 ]
 
@@ -45,6 +48,13 @@ LAYOUTS = ("HW", "HWC", "CHW", "NCHW")
 LUMA_601 = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights (PIL's convert('L'), OpenCV)
 
 Image = np.ndarray | torch.Tensor
+
+
+def sample_photo() -> np.ndarray:
+    """matplotlib's bundled `grace_hopper.jpg` (offline) as float64 in [0, 1]. (600, 512, 3)."""
+    with cbook.get_sample_data("grace_hopper.jpg") as f:
+        return mpimg.imread(f, format="jpg").astype(np.float64) / 255.0
+
 
 # --- Kernel builders ------------------------------------------------------------------------------
 
