@@ -26,9 +26,9 @@ def match_template(
     """The normalized cross-correlation of `pattern` over every full window of `image`.
 
     Shapes: image (H, W), pattern (h, w) -> (H - h + 1, W - w + 1), values in [-1, 1]. A flat
-    window (zero variance) or a flat pattern scores 0. Three 'valid' scratch convolutions:
-    the zero-mean pattern, and a box of ones over x and x² for each window's sum of squares
-    about its own mean.
+    window (zero variance) or a flat pattern scores 0. All sums are 'valid' scratch
+    convolutions: with the zero-mean pattern, and with a box of ones (separable: a column, then
+    a row) over x and x² for each window's sum of squares about its own mean.
     """
     is_numpy = not isinstance(image, torch.Tensor)
     x = torch.as_tensor(np.asarray(image) if is_numpy else image)
@@ -44,10 +44,8 @@ def match_template(
     t = t.to(dtype)
     t0 = (t - t.mean())[None, None]  # (1, 1, h, w)
     n = t.numel()
-    ones = torch.ones_like(t0)
     num = SF.conv2d(x, t0, backend=backend)  # sum over the window of x * (t - mean t)
-    s1 = SF.conv2d(x, ones, backend=backend)
-    s2 = SF.conv2d(x * x, ones, backend=backend)
+    s1, s2 = _window_sum(x, t.shape, backend), _window_sum(x * x, t.shape, backend)
     window_ss = (s2 - s1 * s1 / n).clamp_min(0)  # sum over the window of (x - window mean)²
     pattern_ss = (t0 * t0).sum()
     # A spread at the level of the rounding in s2 - s1²/n is no spread: such a window (or a
@@ -57,6 +55,14 @@ def match_template(
     response = torch.where(flat, 0, num / denom)
     response = response[0, 0]
     return response.detach().numpy() if is_numpy else response
+
+
+def _window_sum(x: torch.Tensor, shape: tuple[int, int], backend: Backend) -> torch.Tensor:
+    """The sum over every full h x w window: a box is separable, so a column of ones then a row
+    of ones (h + w taps instead of h * w). Shapes: (1, 1, H, W) -> (1, 1, H - h + 1, W - w + 1)."""
+    h, w = shape
+    column = SF.conv2d(x, x.new_ones(1, 1, h, 1), backend=backend)
+    return SF.conv2d(column, x.new_ones(1, 1, 1, w), backend=backend)
 
 
 def find_template(
