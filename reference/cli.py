@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from reference import bench, check
+from reference import bench, check, verify_cmd
 from reference.commands import settings_from
+from reference.probe import cli as probe
 
-COMMANDS = (check.COMMAND, bench.COMMAND)
+COMMANDS = (check.COMMAND, bench.COMMAND, verify_cmd.COMMAND, probe.COMMAND)
 
 
 def build_parser() -> argparse.ArgumentParser:
