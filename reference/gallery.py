@@ -85,12 +85,12 @@ def recovery_figure() -> Figure:
         for p in fresh.parameters():
             scratch.nn.init.uniform_(p, -1.0, 1.0)  # a fresh conv from uniform noise
         loss = scratch.nn.MSELoss()
-        traces.append(recovery.recover(target, fresh, x, _sgd(**options), 120, label, loss))
+        traces.append(recovery.recover(target, fresh, x, _sgd(**options), 150, label, loss))
     return recovery.plot_recovery(traces)
 
 
 def _sgd(**options) -> Callable:
-    return lambda params: torch.optim.SGD(params, **options)
+    return lambda params: scratch.optim.SGD(params, **options)
 
 
 def circles_figure() -> Figure:
@@ -101,7 +101,7 @@ def circles_figure() -> Figure:
     torch.manual_seed(0)
     model = circles.circles_net(scratch.nn).double()
     run = circles.train_circles(
-        model, data, circles.CircleSettings(), optimizer=torch.optim.SGD, bce=scratch.nn.BCELoss()
+        model, data, circles.CircleSettings(), optimizer=scratch.optim.SGD, bce=scratch.nn.BCELoss()
     )
     fig = Figure(figsize=(8, 3.6))
     ax_loss, ax_regions = fig.subplots(1, 2)
