@@ -1,4 +1,4 @@
-"""The README gallery: one picture per exercise notebook, written by `python -m reference.gallery`."""
+"""The README gallery: one picture per exercise notebook, by `python -m reference.gallery`."""
 
 from pathlib import Path
 
