@@ -119,14 +119,14 @@ def circles_figure() -> Figure:
 def classic_figure() -> Figure:
     """Notebook 08: k-NN (k = 1, 15) and the least-squares classifier on three blobs."""
     X, y = classic.three_blobs(60, spread=1.1, seed=0)
-    models = {
-        "k-NN, k = 1": classic.KNNClassifier(1).fit(X, y),
-        "k-NN, k = 15": classic.KNNClassifier(15).fit(X, y),
-        "least squares": classic.LeastSquaresClassifier().fit(X, y),
+    predictors: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        "k-NN, k = 1": classic.KNNClassifier(1).fit(X, y).predict,
+        "k-NN, k = 15": classic.KNNClassifier(15).fit(X, y).predict,
+        "least squares": classic.LeastSquaresClassifier().fit(X, y).predict,
     }
     fig = Figure(figsize=(10, 3.5))
-    for ax, (title, model) in zip(fig.subplots(1, 3), models.items()):
-        plot_regions(ax, model.predict, X, y, steps=150, title=title)
+    for ax, (title, predict) in zip(fig.subplots(1, 3), predictors.items()):
+        plot_regions(ax, predict, X, y, steps=150, title=title)
     fig.tight_layout()
     return fig
 

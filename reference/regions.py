@@ -47,9 +47,12 @@ def plot_regions(
     ax.contourf(xx, yy, codes, levels=levels, cmap=ListedColormap(colours), alpha=0.25)
     for i, c in enumerate(classes):
         colour, marker = colours[i], MARKERS[i % len(MARKERS)]
-        ax.scatter(*X[y == c].T, s=14, c=colour, marker=marker, edgecolors="k", linewidths=0.3)
+        train = X[y == c]
+        ax.scatter(train[:, 0], train[:, 1], s=14, c=colour, marker=marker, edgecolors="k",
+                   linewidths=0.3)  # fmt: skip
         if X_test is not None:
-            ax.scatter(*X_test[y_test == c].T, s=22, facecolors="none", edgecolors=colour,
+            test = X_test[y_test == c]
+            ax.scatter(test[:, 0], test[:, 1], s=22, facecolors="none", edgecolors=colour,
                        marker=marker, linewidths=1.0)  # fmt: skip
     ax.set(title=title, xticks=[], yticks=[])
     return labels.reshape(xx.shape)
