@@ -6,9 +6,11 @@ scratch.functional.cross_entropy(logits, y)      # shaped like torch.nn.function
 report = scratch.swap(model, backend="torch")    # put scratch twins into any model
 opt = scratch.optim.Adam(model.parameters())     # a drop-in for torch.optim.Adam
 report = scratch.verify(MyConv, like="Conv2d")   # prove your own layer equal to torch.nn's
+scratch.jacobian(fn, x)                          # explicit Jacobian from the hand-written backwards
 """
 
 from scratch import functional, nn, optim
+from scratch.jacobians import jacobian
 from scratch.kernels import BACKENDS, DEFAULT_BACKEND
 from scratch.swap import SwapReport, swap, unswap
 
@@ -29,6 +31,7 @@ __all__ = [
     "DEFAULT_BACKEND",
     "SwapReport",
     "functional",
+    "jacobian",
     "nn",
     "optim",
     "swap",

@@ -1,8 +1,10 @@
 """Drop-in modules: torch.nn's classes, signatures and state_dict keys, scratch's forward/backward.
 
-`TWINS` maps each supported torch.nn class to its scratch twin (used by `scratch.swap`).
+`TWINS` maps each supported torch.nn class to its scratch twin (used by `scratch.swap`);
+`scratch.nn.init` is the twin of `torch.nn.init`.
 """
 
+from scratch.nn import init
 from scratch.nn._twin import TWINS, Twin
 from scratch.nn.activation import GELU, Dropout, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from scratch.nn.batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
@@ -61,4 +63,6 @@ __all__ = [
     # _twin.py
     "TWINS",
     "Twin",
+    # init.py
+    "init",
 ]
