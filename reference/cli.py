@@ -11,8 +11,10 @@ import sys
 
 from reference import bench, check
 from reference.commands import settings_from
+from reference.train import cli as train_cli
+from reference.train import sweep
 
-COMMANDS = (check.COMMAND, bench.COMMAND)
+COMMANDS = (check.COMMAND, bench.COMMAND, train_cli.COMMAND, sweep.COMMAND)
 
 
 def build_parser() -> argparse.ArgumentParser:
