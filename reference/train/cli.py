@@ -104,7 +104,7 @@ class TrainArgs:
         names = {f.name for f in dataclasses.fields(TrainSettings)}
         values = {k: v for k, v in dataclasses.asdict(self).items() if k in names}
         values.update(train_fraction=self.train_fraction[0], progress=not self.quiet)
-        values["epochs"] = self.epochs or DEFAULTS.epochs
+        values["epochs"] = DEFAULTS.epochs if self.epochs is None else self.epochs
         return TrainSettings(**{**values, **changes})
 
 

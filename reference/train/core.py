@@ -169,7 +169,7 @@ def resume(
     """
     checkpoint = runfolder.load_checkpoint(Path(out) / runfolder.CHECKPOINT)
     s = TrainSettings.from_json(checkpoint["config"])
-    s = dataclasses.replace(s, **({"epochs": epochs} if epochs else {}), **changes)
+    s = dataclasses.replace(s, **({} if epochs is None else {"epochs": epochs}), **changes)
     return train(s, out, checkpoint=checkpoint, log=log)
 
 

@@ -31,7 +31,7 @@ def _markdown(rows: list[dict], mark: int | None = None) -> str:
     keys = list(rows[0])
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for i, row in enumerate(rows):
-        cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()]
+        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()]
         if i == mark:
             cells = [f"**{c}**" for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
