@@ -219,3 +219,16 @@ def test_sweep(tmp_path, capsys):
     assert best["eval_set"] == "test" and best["stacks"] == ["torch", "scratch"]
     assert cli.main(["sweep", "--grid", "lr=0.1", "--out", str(tmp_path)]) == 2
     assert "two different hyperparameters" in capsys.readouterr().err
+
+
+def test_readme_picture(default_run, tmp_path):
+    """docs/train-curves.png is committed, shown by the README, and made by readme_picture."""
+    from reference.readme import README
+    from reference.train.picture import DOCS_PICTURE, readme_picture
+
+    assert "](docs/train-curves.png)" in README.read_text()
+    assert DOCS_PICTURE.is_file() and DOCS_PICTURE.stat().st_size < 300_000
+    with Image.open(DOCS_PICTURE) as image:
+        assert image.format == "PNG" and image.width >= 800
+    made = readme_picture(default_run, tmp_path / "curves.png")
+    assert made.read_bytes() == (default_run / "curves.png").read_bytes()
