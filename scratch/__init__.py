@@ -4,9 +4,10 @@ import scratch
 scratch.nn.Conv2d(3, 6, 5, backend="numpy")     # a drop-in for torch.nn.Conv2d
 scratch.functional.cross_entropy(logits, y)      # shaped like torch.nn.functional
 report = scratch.swap(model, backend="torch")    # put scratch twins into any model
+opt = scratch.optim.Adam(model.parameters())     # a drop-in for torch.optim.Adam
 """
 
-from scratch import functional, nn
+from scratch import functional, nn, optim
 from scratch.kernels import BACKENDS, DEFAULT_BACKEND
 from scratch.swap import SwapReport, swap, unswap
 
@@ -17,6 +18,7 @@ __all__ = [
     "SwapReport",
     "functional",
     "nn",
+    "optim",
     "swap",
     "unswap",
     "__version__",
