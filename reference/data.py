@@ -8,6 +8,7 @@ what is left (nested: a smaller fraction is a prefix of a larger one's permutati
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,19 +105,24 @@ def _normalise(x: torch.Tensor, mean, std) -> torch.Tensor:
     return (x - torch.tensor(mean).view(shape)) / torch.tensor(std).view(shape)
 
 
-def _digits(seed: int) -> tuple[Split, Split, tuple[str, ...]]:
-    """scikit-learn's 1,797 8x8 digits: a seeded 80/20 train/test split, train-set mean/std."""
-    from sklearn.datasets import load_digits
+@functools.cache
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    from sklearn.datasets import load_digits  # slow to import: only when asked for
 
     digits = load_digits()
-    x = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16  # (1797, 1, 8, 8)
-    y = torch.as_tensor(digits.target, dtype=torch.int64)
+    return digits.images, digits.target, tuple(str(c) for c in digits.target_names)
+
+
+def _digits(seed: int) -> tuple[Split, Split, tuple[str, ...]]:
+    """scikit-learn's 1,797 8x8 digits: a seeded 80/20 train/test split, train-set mean/std."""
+    images, target, names = _digits_arrays()
+    x = torch.as_tensor(images, dtype=torch.float32).unsqueeze(1) / 16  # (1797, 1, 8, 8)
+    y = torch.as_tensor(target, dtype=torch.int64)
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     n_test = round(DIGITS_TEST_FRACTION * len(y))
     test, train = order[:n_test], order[n_test:]
     mean, std = x[train].mean().item(), x[train].std().item()
     x = _normalise(x, (mean,), (std,))
-    names = tuple(str(c) for c in digits.target_names)
     return Split(x[train], y[train]), Split(x[test], y[test]), names
 
 

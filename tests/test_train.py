@@ -46,9 +46,9 @@ def _tiny(channels, size, n, gen) -> Data:
 
 # (model, scratch backend, optimizer, l2, image size, epochs over 24 images in batches of 2)
 LOCKSTEP = [
-    ("mlp", "numpy", "sgd", 1e-3, 8, 25),
-    ("softmax", "torch", "adam", 0.0, 8, 25),
-    ("sigmoid-mlp", "numpy", "rmsprop", 1e-2, 8, 25),
+    ("mlp", "numpy", "sgd", 1e-3, 8, 17),  # 204 steps
+    ("softmax", "torch", "adam", 0.0, 8, 17),
+    ("sigmoid-mlp", "numpy", "rmsprop", 1e-2, 8, 17),
     ("lenet", "numpy", "adamw", 1e-3, 28, 4),
     ("lenet", "torch", "sgd", 0.0, 28, 4),
     ("small-cnn", "torch", "adagrad", 1e-3, 16, 4),  # dropout: the same masks in both stacks
@@ -126,7 +126,7 @@ def test_checkpoint_contract(default_run):
 
 
 def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
-    s = TrainSettings(epochs=3, train_fraction=0.3, optimizer="sgd", progress=False)
+    s = TrainSettings(epochs=3, train_fraction=0.2, batch_size=16, progress=False)
     whole = train(s, tmp_path / "whole")
     train(TrainSettings(**{**s.to_json(), "epochs": 1}), tmp_path / "cut")  # "interrupted" after 1
     resumed = resume(tmp_path / "cut", epochs=3)
@@ -207,8 +207,18 @@ def test_fraction_experiment(tmp_path):
 
 
 def test_sweep(tmp_path, capsys):
-    argv = ["sweep", "--quiet", "--epochs", "1", "--grid", "lr=0.1,0.01", "--grid", "l2=0,1e-3",
-            "--out", str(tmp_path)]  # fmt: skip
+    grid = ["--grid", "lr=0.1,0.01", "--grid", "l2=0,1e-3"]
+    argv = [
+        "sweep",
+        "--quiet",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "128",
+        *grid,
+        "--out",
+        str(tmp_path),
+    ]
     assert cli.main(argv) == 0
     rows = (tmp_path / "sweep.csv").read_text().splitlines()
     assert rows[0] == "lr,l2,val_acc,val_loss" and len(rows) == 5

@@ -129,8 +129,12 @@ def train(
     *,
     checkpoint: dict | None = None,
     log: Callable[[str], None] = lambda line: None,
+    pictures: bool = True,
 ) -> RunResult:
-    """Run (or, given a checkpoint of the same settings, continue) a lockstep run into `out`."""
+    """Run (or, given a checkpoint of the same settings, continue) a lockstep run into `out`.
+
+    `pictures=False` skips the PNGs and report.md (a sweep's cells).
+    """
     from reference.train.report import write_report  # the plots import matplotlib: lazily
 
     check_settings(s)
@@ -152,7 +156,8 @@ def train(
     ex, ey = _as(data.test if s.eval_set == "test" else data.val, s)
     for st in stacks:
         result.final[st.name] = final_scores(st, ex, ey, len(data.class_names))
-    write_report(result)
+    if pictures:
+        write_report(result)
     return result
 
 

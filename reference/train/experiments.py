@@ -94,7 +94,7 @@ def sweep(s: TrainSettings, grid, out: Path, log: Log = print) -> dict:
     for va, vb in itertools.product(a_values, b_values):
         log(f"--- {a}={va} {b}={vb}")
         cell = dataclasses.replace(s, **{a: va, b: vb}, eval_set="val")
-        result = train(cell, out / "cells" / f"{a}={va},{b}={vb}")
+        result = train(cell, out / "cells" / f"{a}={va},{b}={vb}", pictures=False)
         final = next(iter(result.final.values()))
         rows.append({a: va, b: vb, "val_acc": final["accuracy"], "val_loss": final["loss"]})
     best = max(range(len(rows)), key=lambda i: rows[i]["val_acc"])

@@ -115,14 +115,15 @@ def report_markdown(result) -> str:
         lines.append(
             f"| {stack} | {row['accuracy']:.4f} | {row['loss']:.4f} | {row['images_per_s']:,.0f} |"
         )
-    last = next(iter(rows.values()))["last"]
-    if last.get("max_weight_diff") is not None:
+    paired = [r for r in result.history if r.get("max_weight_diff") is not None]
+    if paired:
         same = sum(a == b for a, b in zip(*(f["predictions"] for f in result.final.values())))
         lines += [
             "",
-            f"Lockstep, largest difference over the last epoch's steps: loss "
-            f"{last['max_loss_diff']:.3e}, weights {last['max_weight_diff']:.3e}; the two final "
-            f"models agree on {same} of {len(result.final['torch']['predictions'])} predictions.",
+            f"Lockstep ({c['dtype']}), largest difference between the stacks over all "
+            f"{c['epochs']} epochs: loss {max(r['max_loss_diff'] for r in paired):.3e}, weights "
+            f"{max(r['max_weight_diff'] for r in paired):.3e}; the two final models agree on "
+            f"{same} of {len(result.final['torch']['predictions'])} {where} predictions.",
         ]
     lines += ["", "![curves](curves.png)", "", "![confusion](confusion.png)", ""]
     lines += ["![per-class accuracy](per_class.png)", ""]
