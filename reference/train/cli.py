@@ -59,7 +59,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-set", choices=EVAL_SETS, default=d.eval_set)
     p.add_argument("--hidden", type=int, default=d.hidden, help="mlp hidden units")
     p.add_argument("--activation", choices=("relu", "sigmoid"), default=d.activation)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: small models only lose from more; 0: torch's)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
 
 
@@ -67,7 +72,12 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     add_train_arguments(p)
     p.add_argument("--train-fraction", type=fractions, default=[1.0], help="e.g. 0.1,0.2,0.5,1.0")
     p.add_argument("--out", default="runs/train", help="the run folder")
-    p.add_argument("--resume", metavar="DIR", default=None, help="continue the run in DIR")
+    p.add_argument(
+        "--resume",
+        metavar="DIR",
+        default=None,
+        help="continue the run in DIR with its saved settings (--epochs may extend it)",
+    )
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,11 @@ def run_epoch(stacks: list[Stack], s: TrainSettings, epoch: int, x, y) -> list[d
         if len(stacks) == 2:
             loss_gap = max(loss_gap, abs(losses[0] - losses[1]))
             weight_gap = max(weight_gap, max_weight_difference(stacks))
-        bar.set_postfix({st.name: f"{v:.4f}" for st, v in zip(stacks, losses)})
+        seen = min(n, (b + 1) * s.batch_size)
+        bar.set_postfix({
+            st.name: f"loss {v:.4f} acc {stats[st.name]['correct'] / seen:.3f}"
+            for st, v in zip(stacks, losses)
+        })  # fmt: skip
     rows = []
     for st in stacks:
         seen = stats[st.name]
