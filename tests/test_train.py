@@ -242,3 +242,17 @@ def test_readme_picture(default_run, tmp_path):
         assert image.format == "PNG" and image.width >= 800
     made = readme_picture(default_run, tmp_path / "curves.png")
     assert made.read_bytes() == (default_run / "curves.png").read_bytes()
+
+
+def test_trains_lenet_on_mnist_files(tmp_path):
+    """The real torchvision MNIST class reads tiny idx files; LeNet sizes itself to 28x28."""
+    from test_train_data import write_mnist
+
+    write_mnist(tmp_path / "data")
+    argv = ["train", "--quiet", "--model", "lenet", "--dataset", "mnist", "--epochs", "1",
+            "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "run")]  # fmt: skip
+    assert cli.main(argv) == 0
+    model, config = models.from_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert (config["in_channels"], config["image_size"]) == (1, [28, 28])
+    assert config["class_names"][3] == "3 - three"
+    assert model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
