@@ -55,6 +55,8 @@ class Data:
     val: Split
     test: Split
     class_names: tuple[str, ...]
+    mean: tuple[float, ...] = ()  # per channel, what was subtracted (then divided by std)
+    std: tuple[float, ...] = ()
 
     @property
     def in_channels(self) -> int:
@@ -113,7 +115,7 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     return digits.images, digits.target, tuple(str(c) for c in digits.target_names)
 
 
-def _digits(seed: int) -> tuple[Split, Split, tuple[str, ...]]:
+def _digits(seed: int) -> tuple[Split, Split, tuple[str, ...], tuple, tuple]:
     """scikit-learn's 1,797 8x8 digits: a seeded 80/20 train/test split, train-set mean/std."""
     images, target, names = _digits_arrays()
     x = torch.as_tensor(images, dtype=torch.float32).unsqueeze(1) / 16  # (1797, 1, 8, 8)
@@ -123,17 +125,17 @@ def _digits(seed: int) -> tuple[Split, Split, tuple[str, ...]]:
     test, train = order[:n_test], order[n_test:]
     mean, std = x[train].mean().item(), x[train].std().item()
     x = _normalise(x, (mean,), (std,))
-    return Split(x[train], y[train]), Split(x[test], y[test]), names
+    return Split(x[train], y[train]), Split(x[test], y[test]), names, (mean,), (std,)
 
 
-def _torchvision(name: str, root: Path, download: bool) -> tuple[Split, Split, tuple[str, ...]]:
+def _torchvision(name: str, root: Path, download: bool) -> tuple[Split, Split, tuple, tuple, tuple]:
     _, mean, std = TORCHVISION[name]
     splits = []
     for train in (True, False):
         raw = _torchvision_raw(name, root, download, train)
         x = _normalise(_as_images(raw.data, name), mean, std)
         splits.append(Split(x, torch.as_tensor(raw.targets, dtype=torch.int64)))
-    return splits[0], splits[1], tuple(raw.classes)
+    return splits[0], splits[1], tuple(raw.classes), mean, std
 
 
 def _resized(split: Split, size: int) -> Split:
@@ -169,13 +171,13 @@ def load(
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     if name == "digits":
-        train, test, names = _digits(seed)
+        train, test, names, mean, std = _digits(seed)
     else:
-        train, test, names = _torchvision(name, Path(data_dir), download)
+        train, test, names, mean, std = _torchvision(name, Path(data_dir), download)
     if model in CONV_MODELS and train.x.shape[-1] < CONV_MIN_SIZE:
         train, test = _resized(train, 32), _resized(test, 32)
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed + 1))
     n_val = max(1, round(val_fraction * len(train)))
     val, rest = order[:n_val], order[n_val:]
     rest = rest[: max(1, math.ceil(train_fraction * len(rest)))]
-    return Data(name, _take(train, rest), _take(train, val), test, names)
+    return Data(name, _take(train, rest), _take(train, val), test, names, mean, std)

@@ -117,6 +117,7 @@ def test_checkpoint_contract(default_run):
     assert (config["model"], config["dataset"], config["num_classes"]) == ("mlp", "digits", 10)
     assert (config["in_channels"], config["image_size"]) == (1, [8, 8])
     assert config["class_names"] == list("0123456789")
+    assert len(config["mean"]) == len(config["std"]) == 1 and config["std"][0] > 0
     assert json.loads(json.dumps(config)) == config  # plain JSON types
     model, loaded = models.from_checkpoint(default_run / "checkpoint.pt")
     assert loaded == config

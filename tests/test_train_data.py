@@ -80,6 +80,7 @@ def test_mnist_from_idx_files(tmp_path):
     d = data.load("mnist", data_dir=tmp_path, seed=3, val_fraction=0.25)
     assert (len(d.train), len(d.val), len(d.test)) == (30, 10, 10)
     assert d.in_channels == 1 and d.image_size == (28, 28) and d.class_names[0] == "0 - zero"
+    assert (d.mean, d.std) == MNIST_STATS
     images, labels = arrays["t10k"]
     mean, std = MNIST_STATS
     expected = (torch.as_tensor(images, dtype=torch.float32) / 255 - mean[0]) / std[0]

@@ -47,6 +47,8 @@ def run_config(s: TrainSettings, data: datasets.Data) -> dict:
         "in_channels": data.in_channels,
         "image_size": list(data.image_size),
         "class_names": list(data.class_names),
+        "mean": list(data.mean),  # the inputs' normalisation: (x - mean) / std per channel
+        "std": list(data.std),
         "model_options": model_options(s),
         "stacks": list(s.stacks),
         "scratch_optimizer": SCRATCH_OPTIM,
