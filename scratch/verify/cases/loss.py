@@ -2,7 +2,7 @@
 
 Targets that are probabilities (cross entropy's soft targets, MSE, BCE) require grad, so their
 gradients are compared too. Class weights travel as constructor arguments (torch's buffers).
-Names read `<layer>-<what>`.
+Names read `<layer>-<what>`, the layer in lower case (crossentropy-, nll-, mse-, bce-).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def targets(data, dtype: torch.dtype = torch.int64) -> Input:
     return Input(lambda g, dt: torch.tensor(data, dtype=dtype))
 
 
+# nn.CrossEntropyLoss: F.cross_entropy, kernels cross_entropy_forward / cross_entropy_backward
 CROSS_ENTROPY = [
     Case("crossentropy-2d", "CrossEntropyLoss", (randn(6, 5), classes(6, num_classes=5))),
     Case(
@@ -120,6 +121,7 @@ CROSS_ENTROPY = [
     ),
 ]
 
+# nn.NLLLoss: F.nll_loss
 NLL = [
     Case("nll-2d", "NLLLoss", (randn(6, 5), classes(6, num_classes=5))),
     Case(
@@ -150,6 +152,7 @@ NLL = [
     Case("nll-byte-target", "NLLLoss", (randn(4, 5), targets([4, 0, 2, 2], torch.uint8))),
 ]
 
+# nn.MSELoss: F.mse_loss
 MSE = [
     Case("mse-2d", "MSELoss", (randn(4, 5), randn(4, 5))),
     Case(
@@ -161,6 +164,7 @@ MSE = [
     Case("mse-empty", "MSELoss", (randn(0, 4), randn(0, 4)), gradcheck=False),
 ]
 
+# nn.BCELoss and nn.BCEWithLogitsLoss: F.binary_cross_entropy(_with_logits)
 BCE = [
     Case("bce-2d", "BCELoss", (uniform(4, 5, low=0.05, high=0.95), uniform(4, 5))),
     Case(
