@@ -87,7 +87,7 @@ def run_epoch(stacks: list[Stack], s: TrainSettings, epoch: int, x, y) -> list[d
             losses.append(loss)
         if len(stacks) == 2:
             loss_gap = max(loss_gap, abs(losses[0] - losses[1]))
-            weight_gap = max(weight_gap, max_weight_difference(stacks))
+            weight_gap = max(weight_gap, max_weight_difference(stacks) or 0.0)
         seen = min(n, (b + 1) * s.batch_size)
         bar.set_postfix({
             st.name: f"loss {v:.4f} acc {stats[st.name]['correct'] / seen:.3f}"
