@@ -26,7 +26,7 @@ def lenet_pictures(loaded: load.Loaded, docs: Path) -> None:
     digit = x[[int((y == 3).nonzero()[0])]]  # a 3, (1, 3, 32, 32)
     data = probes.feature_maps(loaded.model, digit, "conv1_1")
     fig = plots.plot_maps(data, digit[0])
-    fig.suptitle(f"{fig._suptitle.get_text()}\nLeNet trained on sklearn digits", fontsize=9)
+    fig.suptitle(f"{fig.get_suptitle()}\nLeNet trained on sklearn digits", fontsize=9)
     plots.save(fig, docs / PICTURES[0])
     channels = list(range(8))
     s = preset(MAXIMIZE_PRESETS, "jitter", steps=96, size=32, progress=False)
