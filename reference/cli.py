@@ -12,8 +12,17 @@ import sys
 from reference import bench, check, verify_cmd
 from reference.commands import settings_from
 from reference.probe import cli as probe
+from reference.train import cli as train_cli
+from reference.train import sweep
 
-COMMANDS = (check.COMMAND, bench.COMMAND, verify_cmd.COMMAND, probe.COMMAND)
+COMMANDS = (
+    check.COMMAND,
+    bench.COMMAND,
+    verify_cmd.COMMAND,
+    probe.COMMAND,
+    train_cli.COMMAND,
+    sweep.COMMAND,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ from .dropout import *  # noqa: F403
 from .linear import *  # noqa: F403
 from .loss import *  # noqa: F403
 from .norm import *  # noqa: F403
+from .penalty import *  # noqa: F403
 from .pooling import *  # noqa: F403
 
 _CPU = torch.device("cpu")
