@@ -20,14 +20,15 @@ GELU_KAPPA = 0.044715
 
 
 class MaskCache(NamedTuple):
-    positive: np.ndarray  # bool, x > 0: the kink at 0 takes the left slope, as torch
+    positive: np.ndarray  # bool, where grad_y passes unscaled: the kink at 0 takes the left slope
     negative_slope: float
 
 
 def relu_forward(x):
     """max(x, 0) (NaN stays NaN), as `torch.relu`. Shapes: any -> same."""
     y = np.maximum(x, 0)
-    return y, MaskCache(y > 0, 0.0)
+    # torch's threshold_backward: `y <= 0 ? 0 : grad`; NaN is not <= 0, so its grad passes
+    return y, MaskCache(~(y <= 0), 0.0)
 
 
 def relu_backward(cache: MaskCache, grad_y, needs):

@@ -130,6 +130,29 @@ _ADAPTIVE = [
         (randn(2, 3, 9, 7, view=transposed),),
         (4,),
     ),
+    # A NaN or inf reaches only the windows that hold it (torch: [inf, 1, 2, 3] -> [inf, 2.5]).
+    Case(
+        "adaptiveavgpool1d-inf",
+        "AdaptiveAvgPool1d",
+        (values([[[math.inf, 1, 2, 3]]]),),
+        (2,),
+        gradcheck=False,
+    ),
+    Case(
+        "adaptiveavgpool1d-all-inf",
+        "AdaptiveAvgPool1d",
+        (values([[[math.inf] * 5]]),),
+        (3,),
+        gradcheck=False,
+    ),
+    Case("adaptiveavgpool2d-nan", "AdaptiveAvgPool2d", (values(NAN),), ((2, 3),), gradcheck=False),
+    Case(
+        "adaptiveavgpool3d-nonfinite",
+        "AdaptiveAvgPool3d",
+        (values([NAN[0], [[[-math.inf, 1.0, 2.0, 0.0]] * 3]]),),
+        ((1, 2, 3),),
+        gradcheck=False,
+    ),
     Case("adaptiveavgpool1d-not-dividing", "AdaptiveAvgPool1d", (randn(2, 3, 10),), (3,)),
     Case("adaptiveavgpool1d-larger-unbatched", "AdaptiveAvgPool1d", (randn(3, 4),), (6,)),
     Case(
