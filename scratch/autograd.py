@@ -25,6 +25,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from scratch.kernels import Array, Backend, check_backend, kernels
+from scratch.kernels.dtypes import check_dtype
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
 
     def forward(ctx, call: Call, *inputs: torch.Tensor | None):
         _check_same_kind(op, inputs)
+        check_dtype(op, call.backend, inputs, call.options)  # torch's dtype rule, or refuse
         module = kernels(call.backend)
         arrays = tuple(None if t is None else module.from_tensor(t) for t in inputs)
         outputs, cache = getattr(module, f"{op}_forward")(*arrays, **dict(call.options))

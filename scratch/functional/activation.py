@@ -52,16 +52,23 @@ def leaky_relu(
     return _LeakyReLU.apply(call, input)
 
 
+def _float_of(input: torch.Tensor) -> torch.Tensor:
+    """Integer and bool inputs in the default float dtype, as torch's unary float ops promote."""
+    if input.is_floating_point() or input.is_complex():
+        return input
+    return input.to(torch.get_default_dtype())
+
+
 def sigmoid(input: torch.Tensor, *, backend: Backend = DEFAULT_BACKEND) -> torch.Tensor:
-    """1 / (1 + exp(-x)), as `torch.sigmoid`."""
+    """1 / (1 + exp(-x)), as `torch.sigmoid` (integers give the default float dtype)."""
     check_tensor(input, "input")
-    return _Sigmoid.apply(Call.of(backend), input)
+    return _Sigmoid.apply(Call.of(backend), _float_of(input))
 
 
 def tanh(input: torch.Tensor, *, backend: Backend = DEFAULT_BACKEND) -> torch.Tensor:
-    """As `torch.tanh`."""
+    """As `torch.tanh` (integers give the default float dtype)."""
     check_tensor(input, "input")
-    return _Tanh.apply(Call.of(backend), input)
+    return _Tanh.apply(Call.of(backend), _float_of(input))
 
 
 def gelu(

@@ -7,6 +7,7 @@ import torch
 from scratch.autograd import Call, kernel_function
 from scratch.functional._checks import check_tensor
 from scratch.kernels import DEFAULT_BACKEND, Backend
+from scratch.kernels.dtypes import check_dtype
 
 __all__ = ["batch_norm"]
 
@@ -64,6 +65,8 @@ def batch_norm(
 
     Shapes: input (N, C, *), running_mean / running_var / weight / bias (C,) -> (N, C, *).
     """
+    check_tensor(input, "input")
+    check_dtype("batch_norm", backend, (input,))  # before the buffers' dtypes, as torch
     _check(input, running_mean, running_var, weight, bias, training, eps)
     call = Call.of(backend, training=bool(training), eps=float(eps))
     if not training:
