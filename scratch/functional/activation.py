@@ -7,6 +7,7 @@ import torch
 from scratch.autograd import Call, kernel_function
 from scratch.functional._checks import check_tensor, softmax_dim, wrap_dim
 from scratch.kernels import DEFAULT_BACKEND, Backend
+from scratch.kernels.dtypes import check_dtype
 
 __all__ = [
     "relu",
@@ -46,6 +47,7 @@ def leaky_relu(
 ) -> torch.Tensor:
     """x if x > 0 else negative_slope * x, as `torch.nn.functional.leaky_relu`."""
     check_tensor(input, "input")
+    check_dtype("leaky_relu", backend, (input,))  # torch refuses the dtype before the slope
     if inplace and negative_slope < 0:
         raise RuntimeError("leaky_relu: in-place with a negative slope is not supported")
     call = Call.of(backend, inplace=inplace, negative_slope=float(negative_slope))

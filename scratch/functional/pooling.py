@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 
 from scratch.autograd import Call, kernel_function
-from scratch.functional._checks import check_tensor, expand, int_arg, int_args
+from scratch.functional._checks import bool_arg, check_tensor, expand, int_arg, int_args
 from scratch.kernels import DEFAULT_BACKEND, Backend
 from scratch.kernels.windows import pool_out_size
 
@@ -32,8 +32,9 @@ IntOrInts = int | Sequence[int]
 # --- Argument checks ------------------------------------------------------------------------------
 
 
-def _windows(op: str, d: int, kernel_size, stride, padding, dilation=1):
-    """kernel, stride (default: the kernel), padding, dilation as d-tuples, checked as torch."""
+def _windows(op: str, d: int, kernel_size, stride, padding, dilation=1, **flags):
+    """kernel, stride (default: the kernel), padding, dilation as d-tuples, checked as torch:
+    the types of all arguments (`flags` are the bools) before any value."""
     no_stride = stride is None or (isinstance(stride, Sequence) and len(stride) == 0)
     args = {
         "kernel_size": kernel_size,
@@ -42,6 +43,8 @@ def _windows(op: str, d: int, kernel_size, stride, padding, dilation=1):
         "dilation": dilation,
     }
     parsed = {name: int_args(value, name, op) for name, value in args.items()}  # TypeErrors first
+    for name, value in flags.items():
+        bool_arg(value, name, op)
     kernel, stride, padding, dilation = (expand(v, d, name, op) for name, v in parsed.items())
     for name, values in (("kernel_size", kernel), ("stride", stride), ("dilation", dilation)):
         if min(values) <= 0:
@@ -56,9 +59,13 @@ def _windows(op: str, d: int, kernel_size, stride, padding, dilation=1):
     return kernel, stride, padding, dilation
 
 
-def _batched(input: torch.Tensor, d: int, op: str) -> tuple[torch.Tensor, bool]:
-    """(input with a batch dim, whether one was added); torch's checks of the input's shape."""
-    if input.dim() not in (d + 1, d + 2) or 0 in input.shape[-(d + 1) :]:
+def _batched(input: torch.Tensor, d: int, op: str, channels=False) -> tuple[torch.Tensor, bool]:
+    """(input with a batch dim, whether one was added); torch's checks of the input's shape.
+
+    `channels`: an empty channel dim is allowed (torch's adaptive_avg_pool1d/2d allow it).
+    """
+    checked = input.shape[-d:] if channels else input.shape[-(d + 1) :]
+    if input.dim() not in (d + 1, d + 2) or 0 in checked:
         raise RuntimeError(
             f"{op}: expected a {d + 1}-d (C, *spatial) or {d + 2}-d (N, C, *spatial) input with "
             f"non-zero sizes except the batch, but got input of shape {tuple(input.shape)}"
@@ -86,9 +93,12 @@ def _check_output(op: str, spatial, kernel, stride, padding, dilation, ceil_mode
 def _max_pool(d, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, backend):
     op = f"max_pool{d}d"
     check_tensor(input, "input")
-    kernel, stride, padding, dilation = _windows(op, d, kernel_size, stride, padding, dilation)
+    flags = {"ceil_mode": ceil_mode}
+    kernel, stride, padding, dilation = _windows(
+        op, d, kernel_size, stride, padding, dilation, **flags
+    )
     x, unbatched = _batched(input, d, op)
-    _check_output(op, x.shape[2:], kernel, stride, padding, dilation, bool(ceil_mode))
+    _check_output(op, x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
     call = Call.of(
         backend,
         kernel_size=kernel,
@@ -171,8 +181,9 @@ def _avg_pool(
 ):
     op = f"avg_pool{d}d"
     check_tensor(input, "input")
-    kernel, stride, padding, ones = _windows(op, d, kernel_size, stride, padding)
     divisor = None if divisor is None else int_arg(divisor, "divisor_override", op)
+    flags = {"ceil_mode": ceil_mode, "count_include_pad": count_include_pad}
+    kernel, stride, padding, ones = _windows(op, d, kernel_size, stride, padding, 1, **flags)
     x, unbatched = _batched(input, d, op)
     _check_output(op, x.shape[2:], kernel, stride, padding, ones, bool(ceil_mode))
     if d == 3 and any(n < k for n, k in zip(x.shape[2:], kernel)):  # torch's avg_pool3d only
@@ -284,7 +295,7 @@ def _adaptive_avg_pool(d: int, input, output_size, backend: str) -> torch.Tensor
     op = f"adaptive_avg_pool{d}d"
     check_tensor(input, "input")
     size = _output_size(op, d, output_size, input)
-    x, unbatched = _batched(input, d, op)
+    x, unbatched = _batched(input, d, op, channels=d < 3)
     y = _AdaptiveAvgPool.apply(Call.of(backend, output_size=size), x)
     return y.squeeze(0) if unbatched else y
 

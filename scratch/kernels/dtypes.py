@@ -1,10 +1,12 @@
 """Which dtypes each kernel computes: the one dtype gate, called by the bridge before a kernel runs.
 
 The rule: for each op, what torch computes for a dtype (on the CPU) we compute the same, result
-dtype included, or refuse with `DtypeNotSupported` (a `NotImplementedError`, the type torch
-itself raises for a dtype it lacks) whose message names the op, the dtype and the backend; a
-dtype torch refuses we refuse too, with torch's exception type for that op. Integer inputs to
-`sigmoid` / `tanh` are promoted to the default float dtype by the functionals first, as torch.
+dtype included, or refuse; a dtype torch refuses we refuse too. A refusal is always
+`DtypeNotSupported`, a `NotImplementedError` (the type torch raises for a dtype it lacks, and a
+`RuntimeError`, the type torch raises for mixed dtypes), so `except` clauses written for torch
+catch it; its message names the op, the dtype and the backend, and says whether torch computes
+it. Integer inputs to `sigmoid` / `tanh` are promoted to the default float dtype by the
+functionals first, as torch does.
 
 Per op family (torch's CPU behaviour, checked by tests/test_dtypes.py):
 
@@ -14,8 +16,9 @@ Per op family (torch's CPU behaviour, checked by tests/test_dtypes.py):
   linear (torch's complex gradients are conjugate-Wirtinger; ours are not written for it);
   integer conv / linear (all operands integer); int64 avg_pool (torch's integer division);
   bfloat16 on the NumPy backend.
-* refused by both: everything else, with torch's type (NotImplementedError for most ops,
+* refused by both: everything else (torch raises NotImplementedError for most ops, and
   RuntimeError for dropout, conv and linear, whose refusals come from a dtype mismatch).
+  torch sometimes computes an *empty* tensor of a dtype it refuses otherwise; we refuse it.
 """
 
 from __future__ import annotations
@@ -41,50 +44,50 @@ Options: TypeAlias = tuple[tuple[str, Any], ...]
 
 
 class DtypeNotSupported(NotImplementedError):
-    """A dtype torch computes for this op and scratch does not: refused, never computed wrongly."""
+    """A dtype scratch does not compute for this op: refused, never computed wrongly."""
 
 
-# op -> (dtypes torch computes, dtypes scratch computes, torch's exception type otherwise).
+# op -> (dtypes torch computes, dtypes scratch computes).
 # A key "op/d" refines an op for d spatial dims (pools); bfloat16 is added on the torch backend.
-_TABLE: dict[str, tuple[frozenset, frozenset, type[Exception]]] = {
-    "relu": (FLOATS | BF16 | INTS, FLOATS | INTS, NotImplementedError),
-    "leaky_relu": (FLOATS | BF16, FLOATS, NotImplementedError),
-    "sigmoid": (FLOATS | BF16 | COMPLEX, FLOATS, NotImplementedError),
-    "tanh": (FLOATS | BF16 | COMPLEX, FLOATS, NotImplementedError),
-    "gelu": (FLOATS | BF16, FLOATS, NotImplementedError),
-    "softmax": (FLOATS | BF16, FLOATS, NotImplementedError),
-    "log_softmax": (FLOATS | BF16, FLOATS, NotImplementedError),
-    "dropout": (FLOATS | BF16, FLOATS, RuntimeError),
-    "batch_norm": (FLOATS | BF16, FLOATS, NotImplementedError),
-    "conv": (FLOATS | BF16 | COMPLEX | INTS, FLOATS, RuntimeError),
-    "linear": (FLOATS | BF16 | COMPLEX | INTS, FLOATS, RuntimeError),
-    "flatten": (EVERY, FLOATS | INTS | COMPLEX | {torch.bool}, NotImplementedError),
-    "cross_entropy": (FLOATS | BF16, FLOATS, NotImplementedError),
-    "nll_loss": (FLOATS | BF16, FLOATS, NotImplementedError),
-    "mse_loss": (FLOATS | BF16, FLOATS, NotImplementedError),
-    "binary_cross_entropy": (FLOATS | BF16, FLOATS, NotImplementedError),
-    "binary_cross_entropy_with_logits": (FLOATS | BF16, FLOATS, NotImplementedError),
-    "max_pool/1": (FLOATS | BF16, FLOATS, NotImplementedError),
-    "max_pool": (FLOATS | BF16 | INTS, FLOATS | INTS, NotImplementedError),
-    "avg_pool": (FLOATS | BF16 | {torch.int64}, FLOATS, NotImplementedError),
-    "avg_pool/3": (FLOATS - F16 | {torch.int64}, FLOATS - F16, NotImplementedError),
-    "adaptive_avg_pool": (FLOATS | BF16, FLOATS, NotImplementedError),
+_TABLE: dict[str, tuple[frozenset, frozenset]] = {
+    "relu": (FLOATS | BF16 | INTS, FLOATS | INTS),
+    "leaky_relu": (FLOATS | BF16, FLOATS),
+    "sigmoid": (FLOATS | BF16 | COMPLEX, FLOATS),
+    "tanh": (FLOATS | BF16 | COMPLEX, FLOATS),
+    "gelu": (FLOATS | BF16, FLOATS),
+    "softmax": (FLOATS | BF16, FLOATS),
+    "log_softmax": (FLOATS | BF16, FLOATS),
+    "dropout": (FLOATS | BF16, FLOATS),
+    "batch_norm": (FLOATS | BF16, FLOATS),
+    "conv": (FLOATS | BF16 | COMPLEX | INTS, FLOATS),
+    "linear": (FLOATS | BF16 | COMPLEX | INTS, FLOATS),
+    "flatten": (EVERY, FLOATS | INTS | COMPLEX | {torch.bool}),
+    "cross_entropy": (FLOATS | BF16, FLOATS),
+    "nll_loss": (FLOATS | BF16, FLOATS),
+    "mse_loss": (FLOATS | BF16, FLOATS),
+    "binary_cross_entropy": (FLOATS | BF16, FLOATS),
+    "binary_cross_entropy_with_logits": (FLOATS | BF16, FLOATS),
+    "max_pool/1": (FLOATS | BF16, FLOATS),
+    "max_pool": (FLOATS | BF16 | INTS, FLOATS | INTS),
+    "avg_pool": (FLOATS | BF16 | {torch.int64}, FLOATS),
+    "avg_pool/3": (FLOATS - F16 | {torch.int64}, FLOATS - F16),
+    "adaptive_avg_pool": (FLOATS | BF16, FLOATS),
 }
 _SIZED = {"max_pool": "kernel_size", "avg_pool": "kernel_size"}
 _SAME_DTYPE = {"conv", "linear"}  # torch refuses operands of different dtypes (RuntimeError)
 
 
-def _entry(op: str, options: Options) -> tuple[frozenset, frozenset, type[Exception]]:
+def _entry(op: str, options: Options) -> tuple[frozenset, frozenset]:
     sized = _SIZED.get(op)
     if sized is not None:
         size = dict(options).get(sized)
         return _TABLE.get(f"{op}/{len(size)}", _TABLE[op]) if size else _TABLE[op]
-    return _TABLE.get(op, (EVERY, EVERY, NotImplementedError))
+    return _TABLE.get(op, (EVERY, EVERY))
 
 
 def computed(op: str, backend: Any, options: Options = ()) -> frozenset:
     """The dtypes scratch computes for `op` on `backend` (a name or a kernel module)."""
-    torch_computes, ours, _ = _entry(op, options)
+    torch_computes, ours = _entry(op, options)
     if _is_torch(backend):
         ours = ours | (torch_computes & BF16)
     return ours
@@ -102,16 +105,16 @@ def check_dtype(op: str, backend: Any, inputs: tuple, options: Options = ()) -> 
     x = next((t for t in inputs if t is not None), None)
     if x is None:
         return
-    torch_computes, ours, refusal = _entry(op, options)
+    torch_computes, ours = _entry(op, options)
     if x.dtype in ours or (x.dtype in BF16 and x.dtype in torch_computes and _is_torch(backend)):
         return
     name = getattr(backend, "__name__", backend)
     if op in _SAME_DTYPE and any(t is not None and t.dtype != x.dtype for t in inputs):
         described = ", ".join(str(t.dtype) for t in inputs if t is not None)
-        raise RuntimeError(f"scratch {op}: expected operands of one dtype, got {described}")
+        raise DtypeNotSupported(f"scratch {op}: expected operands of one dtype, got {described}")
     if x.dtype in torch_computes:
         raise DtypeNotSupported(
             f"scratch {op}: {x.dtype} is not supported by the {name} backend (torch computes "
             "it; scratch refuses rather than compute it differently): use a float dtype"
         )
-    raise refusal(f"scratch {op}: {x.dtype} is not supported (torch refuses it too)")
+    raise DtypeNotSupported(f"scratch {op}: {x.dtype} is not supported (torch refuses it too)")

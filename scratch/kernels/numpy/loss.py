@@ -88,7 +88,7 @@ def _class_grad_scale(g, targets: ClassTargets, reduction: str, cdim: int):
 
 def _log_softmax(x, cdim: int):
     # Subtracting the max keeps exp() <= 1: logits of +-1e4 give exact log-probabilities.
-    logp = x - x.max(axis=cdim, keepdims=True)
+    logp = x - x.max(axis=cdim, keepdims=True, initial=-np.inf)  # C may be 0
     logp -= np.log(np.exp(logp).sum(axis=cdim, keepdims=True))
     return logp
 

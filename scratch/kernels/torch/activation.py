@@ -105,9 +105,16 @@ class SoftmaxCache(NamedTuple):
     dim: int
 
 
+def _row_max(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """The max along dim, kept; an empty dim (amax refuses it) gives an empty result."""
+    if x.shape[dim] == 0:
+        return x.sum(dim=dim, keepdim=True)  # any value: it is subtracted from nothing
+    return x.amax(dim=dim, keepdim=True)
+
+
 def softmax_forward(x, *, dim: int):
     """exp(x - max) / sum, stable for logits of +-1e4, as `torch.softmax`."""
-    e = torch.exp(x - x.amax(dim=dim, keepdim=True))
+    e = torch.exp(x - _row_max(x, dim))
     y = e / e.sum(dim=dim, keepdim=True)
     return y, SoftmaxCache(y, dim)
 
@@ -119,7 +126,7 @@ def softmax_backward(cache: SoftmaxCache, grad_y, needs):
 
 def log_softmax_forward(x, *, dim: int):
     """x - max - log(sum(exp(x - max))), as `torch.log_softmax`."""
-    shifted = x - x.amax(dim=dim, keepdim=True)
+    shifted = x - _row_max(x, dim)
     y = shifted - shifted.exp().sum(dim=dim, keepdim=True).log()
     return y, SoftmaxCache(y, dim)
 

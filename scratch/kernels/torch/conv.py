@@ -117,7 +117,8 @@ def _forward_gemm(cols, weight, bias, geo: ConvGeometry, y) -> None:
     Shapes: cols (C_in * K, <columns of n>), y (n, C_out, P).
     """
     (n, c_out, positions), g = y.shape, geo.groups
-    w = weight.reshape(g, c_out // g, -1)  # (g, C_out/g, C_in/g * K)
+    # explicit sizes, no -1: C_in/g * K may be 0 (in_channels=0)
+    w = weight.reshape(g, c_out // g, math.prod(weight.shape[1:]))  # (g, C_out/g, C_in/g * K)
     y_cols = torch.matmul(w, cols.view(g, w.shape[2], n * positions))  # (g, C_out/g, n * P)
     columns = cols_dims(n, (positions,), geo.batch_last)
     y_cols = _to_batch_channel(y_cols.view(c_out, *columns), geo.batch_last)  # (n, C_out, P)
@@ -131,7 +132,9 @@ def _weight_taps(weight, groups: int):
     """W.T per kernel tap: (C_out, C_in/g, *kernel) -> (K, g, C_in/g, C_out/g), one copy."""
     c_out, c_in_g = weight.shape[:2]
     # (C_out, C_in/g, *kernel) -> (g, C_out/g, C_in/g, K) -> (K, g, C_in/g, C_out/g)
-    return weight.reshape(groups, c_out // groups, c_in_g, -1).permute(3, 0, 2, 1).contiguous()
+    taps = math.prod(weight.shape[2:])  # explicit sizes, no -1: C_in/g may be 0
+    w = weight.reshape(groups, c_out // groups, c_in_g, taps)
+    return w.permute(3, 0, 2, 1).contiguous()
 
 
 def _grad_input(w_t, gy, geo: ConvGeometry, grad_x) -> None:

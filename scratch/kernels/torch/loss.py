@@ -77,7 +77,8 @@ def _class_grad_scale(g, targets: ClassTargets, reduction: str, cdim: int):
 
 def _log_softmax(x, cdim: int):
     # Subtracting the max keeps exp() <= 1: logits of +-1e4 give exact log-probabilities.
-    logp = x - x.amax(dim=cdim, keepdim=True)
+    # C may be 0: amax refuses an empty dim, and any value does for no classes
+    logp = x - (x.amax(dim=cdim, keepdim=True) if x.shape[cdim] else x.sum(cdim, keepdim=True))
     return logp.sub_(torch.log(torch.exp(logp).sum(dim=cdim, keepdim=True)))
 
 
