@@ -107,6 +107,11 @@ def _conv(d, input, weight, bias, stride, padding, dilation, groups, backend, pa
             f"{op}: kernel size should be greater than zero, but got weight of size "
             f"{list(weight.shape)}"
         )
+    if d == 3 and x.numel() == 0 and x.shape[0] and x.shape[1]:  # torch's conv3d only
+        raise RuntimeError(
+            "Only zero batch or zero channel inputs are supported, but got input shape: "
+            f"{list(x.shape)}"
+        )
     stride, dilation = (expand(value, d, name, op) for name, value in parsed.items())
     pads = _padding(padding, tuple(weight.shape[2:]), stride, dilation, d)
     _check_values(stride, pads, dilation, groups, padding_mode, empty=x.numel() == 0)

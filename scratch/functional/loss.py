@@ -115,6 +115,10 @@ def _class_target(input, target, weight, ignore_index: int) -> torch.Tensor:
         raise RuntimeError(
             f"expected scalar type {_type_name(input)} but found {_type_name(weight)} (weight)"
         )
+    if n_classes == 0 and input.dim() > 2:  # torch's nd path cannot view (N, 0, ...)
+        raise RuntimeError(
+            f"size mismatch (got input: {list(input.shape)}, target: {list(target.shape)})"
+        )
     target = target.long()
     counted = target != ignore_index
     outside = counted & ((target < 0) | (target >= n_classes))

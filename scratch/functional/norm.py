@@ -30,13 +30,13 @@ def _check(input, running_mean, running_var, weight, bias, training, eps, backen
     if input.dim() < 2:  # torch fails reading size(1): IndexError in training, else RuntimeError
         kind = IndexError if training else RuntimeError
         raise kind(f"batch_norm expects input (N, C, *), got shape {tuple(input.shape)}")
-    check_dtype("batch_norm", backend, (input,))  # before the buffers' dtypes, as torch
-    tensors = {"running_mean": running_mean, "running_var": running_var}
     if input.shape[1] == 0 and (weight is not None or bias is not None):  # torch reads w[0]
         raise IndexError(
             f"batch_norm: input of shape {tuple(input.shape)} has no channels, but a per-channel "
             "weight or bias is given (index 0 out of range)"
         )
+    check_dtype("batch_norm", backend, (input,))  # before the buffers' dtypes, as torch
+    tensors = {"running_mean": running_mean, "running_var": running_var}
     for name, t in {**tensors, "weight": weight, "bias": bias}.items():
         if t is None:
             if name in tensors and not training:

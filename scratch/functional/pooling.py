@@ -14,6 +14,7 @@ import torch
 from scratch.autograd import Call, kernel_function
 from scratch.functional._checks import bool_arg, check_tensor, expand, int_arg, int_args
 from scratch.kernels import DEFAULT_BACKEND, Backend
+from scratch.kernels.dtypes import check_dtype
 from scratch.kernels.windows import pool_out_size
 
 __all__ = [
@@ -295,6 +296,7 @@ def _adaptive_avg_pool(d: int, input, output_size, backend: str) -> torch.Tensor
     op = f"adaptive_avg_pool{d}d"
     check_tensor(input, "input")
     size = _output_size(op, d, output_size, input)
+    check_dtype("adaptive_avg_pool", backend, (input,))  # torch: the dtype before the shape
     x, unbatched = _batched(input, d, op, channels=d < 3)
     y = _AdaptiveAvgPool.apply(Call.of(backend, output_size=size), x)
     return y.squeeze(0) if unbatched else y
