@@ -107,7 +107,7 @@ def _conv(d, input, weight, bias, stride, padding, dilation, groups, backend, pa
             f"{op}: kernel size should be greater than zero, but got weight of size "
             f"{list(weight.shape)}"
         )
-    if d == 3 and x.numel() == 0 and x.shape[0] and x.shape[1]:  # torch's conv3d only
+    if x.numel() == 0 and x.shape[0] and x.shape[1]:  # an empty plane, not an empty batch
         raise RuntimeError(
             "Only zero batch or zero channel inputs are supported, but got input shape: "
             f"{list(x.shape)}"

@@ -124,7 +124,7 @@ def cross_entropy_forward(x, target, weight, *, ignore_index, reduction, label_s
     w = None if weight is None else _along_classes(weight, x.ndim, cdim)
     if np.issubdtype(target.dtype, np.floating):
         # torch: smoothed target t (1 - eps) + eps / C; 'mean' divides by the sample count
-        t = target * (1 - eps) + eps / n_classes if eps > 0 else target
+        t = target * (1 - eps) + eps / max(n_classes, 1) if eps > 0 else target
         loss = _reduce(-(_weighted(logp, w) * t).sum(axis=cdim), reduction, _rows(x.shape, cdim))
         return loss, CrossEntropyCache(logp, t, w, eps, reduction, cdim)
     targets = _class_targets(target, weight, ignore_index, cdim, x.dtype)
@@ -132,7 +132,9 @@ def cross_entropy_forward(x, target, weight, *, ignore_index, reduction, label_s
     if eps > 0:
         # torch: (1 - eps) nll + eps / C * smooth, both parts over the same denominator
         smooth = np.where(targets.valid, -_weighted(logp, w).sum(axis=cdim), 0)
-        loss = (1 - eps) * loss + _reduce(smooth, reduction, targets.total) * (eps / n_classes)
+        loss = (1 - eps) * loss + _reduce(smooth, reduction, targets.total) * (
+            eps / max(n_classes, 1)
+        )
     return loss, CrossEntropyCache(logp, targets, w, eps, reduction, cdim)
 
 
@@ -159,7 +161,7 @@ def _class_ce_grad(cache: CrossEntropyCache, grad_y):
     n_classes = logp.shape[cdim]
     c = _class_grad_scale(grad_y, targets, reduction, cdim)  # (N, 1, d1, ...)
     hit = (1 - eps) * np.expand_dims(targets.w_t, cdim) * c
-    spread = eps if w is None else eps / n_classes * w.sum()
+    spread = eps if w is None else eps / max(n_classes, 1) * w.sum()
     grad_x = np.exp(logp)  # softmax (N, C, d1, ...), ours to update in place
     grad_x *= hit + spread * c
     # minus hit at the target class (an ignored sample points at class 0 with hit = 0)
@@ -167,7 +169,7 @@ def _class_ce_grad(cache: CrossEntropyCache, grad_y):
         at_target = np.take_along_axis(grad_x, targets.index, axis=cdim)
         np.put_along_axis(grad_x, targets.index, at_target - hit, axis=cdim)
     if eps > 0:
-        grad_x -= eps / n_classes * _weighted(c, w)
+        grad_x -= eps / max(n_classes, 1) * _weighted(c, w)
     return grad_x
 
 

@@ -113,7 +113,7 @@ def cross_entropy_forward(x, target, weight, *, ignore_index, reduction, label_s
     w = None if weight is None else _along_classes(weight, x.ndim, cdim)
     if target.is_floating_point():
         # torch: smoothed target t (1 - eps) + eps / C; 'mean' divides by the sample count
-        t = target * (1 - eps) + eps / n_classes if eps > 0 else target
+        t = target * (1 - eps) + eps / max(n_classes, 1) if eps > 0 else target
         loss = _reduce(-(_weighted(logp, w) * t).sum(dim=cdim), reduction, _rows(x.shape, cdim))
         return loss, CrossEntropyCache(logp, t, w, eps, reduction, cdim)
     targets = _class_targets(target, weight, ignore_index, cdim, x.dtype)
@@ -121,7 +121,9 @@ def cross_entropy_forward(x, target, weight, *, ignore_index, reduction, label_s
     if eps > 0:
         # torch: (1 - eps) nll + eps / C * smooth, both parts over the same denominator
         smooth = torch.where(targets.valid, -_weighted(logp, w).sum(dim=cdim), 0)
-        loss = (1 - eps) * loss + _reduce(smooth, reduction, targets.total) * (eps / n_classes)
+        loss = (1 - eps) * loss + _reduce(smooth, reduction, targets.total) * (
+            eps / max(n_classes, 1)
+        )
     return loss, CrossEntropyCache(logp, targets, w, eps, reduction, cdim)
 
 
@@ -146,14 +148,14 @@ def _class_ce_grad(cache: CrossEntropyCache, grad_y):
     n_classes = logp.shape[cdim]
     c = _class_grad_scale(grad_y, targets, reduction, cdim)  # (N, 1, d1, ...)
     hit = (1 - eps) * targets.w_t.unsqueeze(cdim) * c
-    spread = eps if w is None else eps / n_classes * w.sum()
+    spread = eps if w is None else eps / max(n_classes, 1) * w.sum()
     grad_x = torch.exp(logp)  # softmax (N, C, d1, ...), ours to update in place
     grad_x *= hit + spread * c
     # minus hit at the target class (an ignored sample points at class 0 with hit = 0)
     if n_classes:  # no classes: an empty gradient
         grad_x.scatter_add_(cdim, targets.index, -hit)
     if eps > 0:
-        grad_x -= eps / n_classes * _weighted(c, w)
+        grad_x -= eps / max(n_classes, 1) * _weighted(c, w)
     return grad_x
 
 
