@@ -104,6 +104,7 @@ ERROR_CASES = [
     ErrorCase("conv2d-bad-padding-mode", "Conv2d", (X4,), (3, 4, 3), {"padding_mode": "wrap"}),
     ErrorCase("conv2d-kernel-0", "Conv2d", (X4,), (3, 4, 0)),
     ErrorCase("conv1d-kernel-0-empty-batch", "Conv1d", (randn(0, 3, 5),), (3, 4, 0)),
+    ErrorCase("conv1d-empty-plane-padded", "Conv1d", (randn(1, 2, 0),), (2, 2, 1), {"padding": 1}),
     ErrorCase("conv3d-empty-spatial", "Conv3d", (randn(1, 2, 3, 0, 4),), (2, 2, 1)),
     ErrorCase("conv2d-reflect-no-channels", "Conv2d", (randn(1, 0, 4, 4),), (0, 2, 3),
               {"padding": 1, **REFLECT}),
