@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from reference import bench, check
+from reference import bench, check, verify_cmd
 from reference.commands import settings_from
 
-COMMANDS = (check.COMMAND, bench.COMMAND)
+COMMANDS = (check.COMMAND, bench.COMMAND, verify_cmd.COMMAND)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,169 @@
+"""The optimizer updates written in NumPy, on arrays that view the parameter and state memory.
+
+Same functions, arguments and op order as `_torch.py`; each writes `param` and its state in place.
+torch's CPU kernels fuse some multiply-adds (`add(alpha=)`, `lerp`) where NumPy rounds twice, so
+a step agrees to a few units in the last place rather than bit for bit. Scalars that torch hands
+to a kernel as a `Scalar` (alpha=, value=) are passed as Python floats, so NumPy computes in the
+array's dtype; a tensor `lr` arrives as a NumPy scalar of its dtype, as torch computes with it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+Scalar = float | np.floating
+
+
+def _lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
+    """`start.lerp_(end, weight)` with torch's two-sided formula (exact at weight 0 and 1)."""
+    if abs(weight) < 0.5:
+        start += weight * (end - start)
+    else:
+        start[...] = end - (end - start) * (1 - weight)
+
+
+def sgd(
+    param: np.ndarray,
+    grad: np.ndarray,
+    momentum_buffer: np.ndarray | None,
+    *,
+    fresh_buffer: bool,
+    lr: Scalar,
+    weight_decay: Scalar,
+    momentum: float,
+    dampening: float,
+    nesterov: bool,
+    maximize: bool,
+) -> None:
+    """SGD: `g += wd*p`; `b = g` on the first step, else `b = mu*b + (1-tau)*g`; `p -= lr*g'`."""
+    grad = -grad if maximize else grad
+    if weight_decay != 0:
+        grad = grad + float(weight_decay) * param
+    if momentum != 0:
+        if fresh_buffer:  # torch: buf = grad.clone(), so no dampening on the first step
+            momentum_buffer[...] = grad
+        else:
+            momentum_buffer *= momentum
+            momentum_buffer += (1 - dampening) * grad
+        grad = grad + momentum * momentum_buffer if nesterov else momentum_buffer
+    param += float(-lr) * grad
+
+
+def adam(
+    param: np.ndarray,
+    grad: np.ndarray,
+    exp_avg: np.ndarray,
+    exp_avg_sq: np.ndarray,
+    max_exp_avg_sq: np.ndarray | None,
+    *,
+    step: float,
+    lr: Scalar,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    amsgrad: bool,
+    maximize: bool,
+    decoupled_weight_decay: bool,
+) -> None:
+    """Adam/AdamW: moments by lerp and addcmul, `p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)`."""
+    grad = -grad if maximize else grad
+    if weight_decay != 0:
+        if decoupled_weight_decay:  # AdamW: decay the parameter before the moments
+            param *= float(1 - lr * weight_decay)
+        else:
+            grad = grad + weight_decay * param
+    _lerp_(exp_avg, grad, 1 - beta1)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * grad * grad
+    bias_correction1 = 1 - beta1**step  # Python floats, as torch computes them
+    bias_correction2 = 1 - beta2**step
+    step_size = lr / bias_correction1  # in lr's dtype when lr is a tensor
+    bias_correction2_sqrt = bias_correction2**0.5
+    if amsgrad:  # the max of the raw second moment, not of its bias-corrected value
+        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        denom = np.sqrt(max_exp_avg_sq) / bias_correction2_sqrt
+    else:
+        denom = np.sqrt(exp_avg_sq) / bias_correction2_sqrt
+    denom += eps  # eps after sqrt(v_hat)
+    param += float(-step_size) * exp_avg / denom
+
+
+def adagrad(
+    param: np.ndarray,
+    grad: np.ndarray,
+    state_sum: np.ndarray,
+    *,
+    step: float,
+    lr: Scalar,
+    lr_decay: float,
+    weight_decay: float,
+    eps: float,
+    maximize: bool,
+) -> None:
+    """Adagrad: `sum += g*g`; `p -= clr * g / (sqrt(sum) + eps)`, `clr = lr / (1 + (t-1)*decay)`."""
+    grad = -grad if maximize else grad
+    if weight_decay != 0:
+        grad = grad + weight_decay * param
+    clr = lr / (1 + (step - 1) * lr_decay)
+    state_sum += grad * grad
+    std = np.sqrt(state_sum)
+    std += eps  # eps outside the sqrt
+    param += float(-clr) * grad / std
+
+
+def rmsprop(
+    param: np.ndarray,
+    grad: np.ndarray,
+    square_avg: np.ndarray,
+    grad_avg: np.ndarray | None,
+    momentum_buffer: np.ndarray | None,
+    *,
+    lr: Scalar,
+    alpha: float,
+    eps: float,
+    weight_decay: float,
+    momentum: float,
+    centered: bool,
+    maximize: bool,
+) -> None:
+    """RMSprop: `v = a*v + (1-a)*g*g`; centered subtracts `mean(g)^2`; optional momentum buffer."""
+    grad = -grad if maximize else grad
+    if weight_decay != 0:
+        grad = grad + weight_decay * param
+    square_avg *= alpha
+    square_avg += (1 - alpha) * grad * grad
+    if centered:
+        _lerp_(grad_avg, grad, 1 - alpha)
+        avg = np.sqrt(square_avg + -1.0 * grad_avg * grad_avg)
+    else:
+        avg = np.sqrt(square_avg)
+    avg += eps
+    if momentum > 0:
+        momentum_buffer *= momentum
+        momentum_buffer += 1.0 * grad / avg
+        param += float(-lr) * momentum_buffer
+    else:
+        param += float(-lr) * grad / avg
+
+
+def _array(t: torch.Tensor) -> np.ndarray:
+    """A writable NumPy array viewing `t`'s memory on the CPU (a host copy elsewhere)."""
+    if t.dtype == torch.bfloat16:
+        raise TypeError("the numpy backend has no bfloat16: use backend='torch' or float32")
+    return t.detach().cpu().numpy()
+
+
+def _scalar(x):
+    """A 0-d tensor as a NumPy scalar of its dtype; anything else unchanged."""
+    return x.detach().cpu().numpy()[()] if isinstance(x, torch.Tensor) else x
+
+
+def run(update, tensors: tuple[torch.Tensor | None, ...], options: dict) -> None:
+    """Apply `update` to NumPy views of the tensors; copies off the CPU are written back."""
+    arrays = [None if t is None else _array(t) for t in tensors]
+    update(*arrays, **{name: _scalar(value) for name, value in options.items()})
+    for t, a in zip(tensors, arrays, strict=True):
+        if t is not None and t.device.type != "cpu":
+            t.copy_(torch.from_numpy(a))
