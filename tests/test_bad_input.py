@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as TF
 
 import scratch.functional as F
+import scratch.nn
 from scratch.kernels import BACKENDS
 from scratch.kernels.dtypes import DtypeNotSupported
 
@@ -253,3 +254,36 @@ def test_requires_grad_subsets(layer, subset, backend, gen):
     assert actual.keys() == expected.keys()
     for k in expected:
         torch.testing.assert_close(actual[k], expected[k], rtol=1e-10, atol=1e-12)
+
+
+# --- Zero-size dims torch computes: in_channels=0 ------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_conv_in_channels_0_as_torch(d, backend, gen):
+    """torch gives an empty (N, 0, *out) and zero weight/bias gradients; so do we (no reshape
+    error in backward). Not in the case table: `scratch verify` should not grade a user's layer
+    on this quirk of torch's."""
+    torch.manual_seed(0)
+    reference = getattr(torch.nn, f"Conv{d}d")(0, 3, 2).double()
+    twin = getattr(scratch.nn, f"Conv{d}d")(0, 3, 2, backend=backend).double()
+    twin.load_state_dict(reference.state_dict())
+    x = torch.randn((2, 0, *(4,) * d), generator=gen, dtype=torch.float64)
+    results = []
+    for layer in (reference, twin):
+        y = layer(x)
+        grads = torch.autograd.grad(y.sum(), list(layer.parameters()), allow_unused=True)
+        results.append(
+            (
+                y,
+                [
+                    torch.zeros_like(p) if g is None else g
+                    for g, p in zip(grads, layer.parameters())
+                ],
+            )
+        )
+    (y_t, g_t), (y_s, g_s) = results
+    assert y_s.shape == y_t.shape
+    for a, e in zip(g_s, g_t):
+        torch.testing.assert_close(a, e)
