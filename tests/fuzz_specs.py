@@ -202,10 +202,10 @@ def pool(draw, name: str) -> Trial:
         "ceil_mode": draw(st.sampled_from([False, True, 1])),
     }
     if name.startswith("Max"):
-        kwargs |= {
-            "dilation": draw(st.sampled_from([1, 2, 0])),
-            "return_indices": draw(st.booleans()),
-        }
+        # dilation > 1 only without padding: torch's max-pool backward writes out of range for
+        # a window made only of padding (heap corruption; not ours, see README)
+        dilation = draw(st.sampled_from([1, 2, 0])) if kwargs["padding"] == 0 else 1
+        kwargs |= {"dilation": dilation, "return_indices": draw(st.booleans())}
     else:
         kwargs |= {"count_include_pad": draw(st.booleans())}
         if d > 1:

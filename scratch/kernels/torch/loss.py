@@ -120,7 +120,8 @@ def cross_entropy_forward(x, target, weight, *, ignore_index, reduction, label_s
     loss = _reduce(-_pick(logp, targets, cdim), reduction, targets.total)
     if eps > 0:
         # torch: (1 - eps) nll + eps / C * smooth, both parts over the same denominator
-        spread = eps / max(n_classes, 1)  # C = 0: the smoothing sums are empty
+        # C = 0: eps / C is inf, as in torch, and the empty smoothing sum times it is NaN
+        spread = eps / n_classes if n_classes else math.inf
         smooth = torch.where(targets.valid, -_weighted(logp, w).sum(dim=cdim), 0)
         loss = (1 - eps) * loss + _reduce(smooth, reduction, targets.total) * spread
     return loss, CrossEntropyCache(logp, targets, w, eps, reduction, cdim)
