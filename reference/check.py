@@ -61,14 +61,15 @@ def run(s: CheckSettings) -> int:
         raise SystemExit(f"scratch check: {e}") from None
     errors = check_errors(s.layer, s.backend)
     print(format_table(outcomes))
-    bad_errors = [e for e in errors if not e["ok"]]
+    bad_errors = [row for row in errors if not row["ok"]]
     print(
         f"\nexception parity: {len(errors) - len(bad_errors)}/{len(errors)} bad-argument cases "
         "raise torch's exception type"
     )
-    for e in bad_errors:
+    for row in bad_errors:
         print(
-            f"FAIL {e['case']} [{e['backend']}]: torch raises {e['torch']}, scratch {e['scratch']}"
+            f"FAIL {row['case']} [{row['backend']}]: torch raises {row['torch']}, "
+            f"scratch {row['scratch']}"
         )
     failed = [o for o in outcomes if not o.ok]
     print(f"parity: {len(outcomes) - len(failed)}/{len(outcomes)} cases match torch.nn")

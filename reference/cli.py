@@ -11,8 +11,9 @@ import sys
 
 from reference import bench, check, verify_cmd
 from reference.commands import settings_from
+from reference.probe import cli as probe
 
-COMMANDS = (check.COMMAND, bench.COMMAND, verify_cmd.COMMAND)
+COMMANDS = (check.COMMAND, bench.COMMAND, verify_cmd.COMMAND, probe.COMMAND)
 
 
 def build_parser() -> argparse.ArgumentParser:

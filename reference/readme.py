@@ -28,7 +28,9 @@ def layers_markdown() -> str:
     ]
     for torch_cls, cls in sorted(TWINS.items(), key=lambda kv: kv[1].__name__):
         params = inspect.signature(torch_cls).parameters.values()
-        options = ", ".join(f"`{p.name}`" for p in params if p.name not in ("device", "dtype"))
+        # *args / **kwargs (Sigmoid, Tanh) are catch-alls, not options; device/dtype are torch's
+        named = [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        options = ", ".join(f"`{p.name}`" for p in named if p.name not in ("device", "dtype"))
         rows.append(
             f"| `{cls.__name__}` | `torch.nn.{torch_cls.__name__}` | {options or '-'} "
             f"| {cases[cls.__name__]} | {errors[cls.__name__]} |"

@@ -27,6 +27,8 @@ from torch.autograd.function import once_differentiable
 from scratch.kernels import Array, Backend, check_backend, kernels
 from scratch.kernels.dtypes import check_dtype
 
+__all__ = ["Call", "kernel_function", "made_by"]
+
 
 @dataclass(frozen=True)
 class Call:
@@ -74,6 +76,8 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
 
     Call it as `Fn.apply(call, *tensors)`, tensors (or None) in the kernel's argument order.
     """
+    # Over 40 lines on purpose: forward and backward are closures over `op`, read as one pair
+    # with the class they become; each stays under 30 lines.
 
     def forward(ctx, call: Call, *inputs: torch.Tensor | None):
         _check_same_kind(op, inputs)
@@ -118,5 +122,22 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
         )
 
     name = "".join(part.title() for part in op.split("_")) + "Function"
-    attrs = {"forward": staticmethod(forward), "backward": staticmethod(backward)}
+    attrs = {
+        "forward": staticmethod(forward),
+        "backward": staticmethod(backward),
+        "scratch_op": op,  # the marker: made here, for kernel pair `op` (see made_by)
+    }
     return type(name, (torch.autograd.Function,), attrs)
+
+
+def made_by(tensor: torch.Tensor) -> str | None:
+    """The kernel op whose scratch Function computed `tensor` (from its `grad_fn`), else None.
+
+    Looks through the `squeeze(0)` by which a functional gives an unbatched input its shape
+    back. None for a tensor torch's own ops made, and for one outside autograd's graph.
+    """
+    node = tensor.grad_fn
+    while node is not None and node.name().startswith("SqueezeBackward"):
+        node = node.next_functions[0][0]
+    forward_cls = getattr(type(node), "_forward_cls", None)  # a BackwardCFunction's Function
+    return getattr(forward_cls, "scratch_op", None)

@@ -31,3 +31,14 @@ def test_error_parity(case, backend):
     assert torch_error is not None, "the case is not an error for torch: fix the case"
     assert scratch_error is torch_error, f"torch raises {torch_error}, scratch {scratch_error}"
     assert message, "the error must say what is wrong"
+
+
+def _prefix(layer: str) -> str:
+    """A layer's row prefix, as tests/kernels ids spell it too: maxpool2d, crossentropy, bce."""
+    return layer.lower().removesuffix("loss").replace("withlogits", "logits")
+
+
+def test_case_names_start_with_their_layer():
+    """So that `pytest -k crossentropy` selects a layer's rows here and in tests/kernels/."""
+    wrong = [c.name for c in CASES + ERROR_CASES if not c.name.startswith(_prefix(c.layer) + "-")]
+    assert not wrong, f"rename to <layer>-<what>: {wrong}"

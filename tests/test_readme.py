@@ -19,3 +19,17 @@ def test_ci_runs_the_readme_commands():
     install = 'python -m venv .venv && . .venv/bin/activate && pip install -e ".[dev]"'
     for command in (f"{install} && scratch check", "pytest -n auto"):
         assert command in readme and command in ci, command
+
+
+def test_ci_lints_and_type_checks_after_the_install_before_the_tests():
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    steps = ["pip install", "ruff check . && ruff format --check .", "mypy", "pytest -n auto"]
+    where = [
+        next(i for i, line in enumerate(lines) if line.startswith(s) or s in line) for s in steps
+    ]
+    assert where == sorted(where), dict(zip(steps, where))
+
+
+def test_layer_table_skips_catch_all_arguments():
+    table = README.read_text().split(BEGIN)[1].split(END)[0]
+    assert "`args`" not in table and "`kwargs`" not in table

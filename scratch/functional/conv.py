@@ -9,22 +9,19 @@ unbatched input (C, *spatial) gets a batch dim for the kernel and loses it again
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
 from scratch.autograd import Call, kernel_function
 from scratch.functional._checks import check_tensor, expand, int_arg, int_args
-from scratch.kernels import DEFAULT_BACKEND, Backend
+from scratch.kernels import DEFAULT_BACKEND, Backend, IntOrInts, Pads
 from scratch.kernels.dtypes import check_dtype
 from scratch.kernels.windows import same_padding
 
 __all__ = ["conv1d", "conv2d", "conv3d"]
 
-_Conv = kernel_function("conv")
+_Conv = kernel_function("conv")  # ConvFunction of conv1d, conv2d, conv3d
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-IntOrInts = int | Sequence[int]
 
 
 def conv1d(
@@ -130,7 +127,7 @@ def _conv(d, input, weight, bias, stride, padding, dilation, groups, backend, pa
 # --- Argument checks ------------------------------------------------------------------------------
 
 
-def _padding(padding, kernel, stride, dilation, d: int) -> tuple[tuple[int, int], ...]:
+def _padding(padding, kernel, stride, dilation, d: int) -> Pads:
     """(lo, hi) per dim from an int, ints, 'valid' or 'same' (odd extra at the end, as torch)."""
     if isinstance(padding, str):
         if padding == "valid":

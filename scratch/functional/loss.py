@@ -301,8 +301,9 @@ def binary_cross_entropy_with_logits(
             f"Target size ({target.size()}) must be the same as input size ({input.size()})"
         )
     _check_broadcast_to(input.shape, weight=weight, pos_weight=pos_weight)
-    result_dtype = target.dtype  # torch's rule: the loss takes the target's dtype
-    input, target, weight, pos_weight = _promoted(input, target, weight, pos_weight)
+    # torch's rule: the loss takes the target's dtype (it computes in it): so do we
+    input, weight, pos_weight = (
+        None if t is None else t.to(target.dtype) for t in (input, weight, pos_weight)
+    )
     call = Call.of(backend, reduction=reduction)
-    loss = _BinaryCrossEntropyWithLogits.apply(call, input, target, weight, pos_weight)
-    return loss.to(result_dtype)
+    return _BinaryCrossEntropyWithLogits.apply(call, input, target, weight, pos_weight)

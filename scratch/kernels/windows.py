@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
 from typing import NamedTuple
 
+from scratch.kernels import Ints, Pads
 
-def same_padding(kernel: Sequence[int], dilation: Sequence[int]) -> tuple[tuple[int, int], ...]:
+
+def same_padding(kernel: Ints, dilation: Ints) -> Pads:
     """padding='same': `(lo, hi)` per dim; an odd total puts the extra one at the end, as torch."""
     pads = []
     for k, d in zip(kernel, dilation):
@@ -47,11 +48,11 @@ class PoolGeometry(NamedTuple):
 
 
 def pool_geometry(
-    spatial: Sequence[int],
-    kernel: Sequence[int],
-    stride: Sequence[int],
-    padding: Sequence[int],
-    dilation: Sequence[int],
+    spatial: Ints,
+    kernel: Ints,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
     ceil_mode: bool,
 ) -> PoolGeometry:
     """Output sizes and the padding that makes every window, ceil-mode ones included, in-bounds."""
@@ -85,9 +86,6 @@ def pad_index(size: int, lo: int, hi: int, mode: str) -> list[int]:
     raise ValueError(
         f"padding_mode must be one of 'zeros', 'reflect', 'replicate', 'circular', got {mode!r}"
     )
-
-
-Ints = Sequence[int]
 
 
 def tap_slices(kernel: Ints, stride: Ints, dilation: Ints, out: Ints) -> list[tuple]:
@@ -199,7 +197,7 @@ class ConvGeometry(NamedTuple):
     kernel: tuple[int, ...]
     out: tuple[int, ...]  # output spatial sizes
     stride: tuple[int, ...]
-    padding: tuple[tuple[int, int], ...]  # (lo, hi) per spatial dim
+    padding: Pads  # (lo, hi) per spatial dim
     dilation: tuple[int, ...]
     groups: int
     padding_mode: str
@@ -259,12 +257,12 @@ def cols_dims(n: int, spatial, batch_last: bool) -> tuple[int, ...]:
 
 
 def window_layout(
-    shape: Sequence[int],
-    strides: Sequence[int],
-    kernel: Sequence[int],
-    stride: Sequence[int],
-    dilation: Sequence[int],
-    out: Sequence[int],
+    shape: Ints,
+    strides: Ints,
+    kernel: Ints,
+    stride: Ints,
+    dilation: Ints,
+    out: Ints,
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Shape and strides of the window view `(..., *out, *kernel)` over the last dims of an array.
 

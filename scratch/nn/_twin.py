@@ -33,4 +33,5 @@ class Twin:
         params = list(sig.parameters.values())
         tail = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]
         head = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]
-        cls.__signature__ = sig.replace(parameters=[*head, backend, *tail])
+        signature = sig.replace(parameters=[*head, backend, *tail])
+        cls.__signature__ = signature  # type: ignore[attr-defined]

@@ -1,11 +1,13 @@
 """Drop-in twins of torch/nn/modules/conv.py: Conv1d, Conv2d, Conv3d.
 
-Each overrides only `_conv_forward`, the one place torch's Conv*d.forward convolves, so
-constructor checks, init, `extra_repr`, state_dict keys and `forward` itself stay torch's;
-padding_mode travels to the functional instead of a separate F.pad.
+Each overrides only `forward`, one line into `scratch.functional.conv{1,2,3}d`, so constructor
+checks, init, `extra_repr` and state_dict keys stay torch's; `padding_mode` travels to the
+functional instead of torch's separate `F.pad`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
@@ -15,11 +17,12 @@ from scratch.nn._twin import Twin
 __all__ = ["Conv1d", "Conv2d", "Conv3d"]
 
 
-def _conv_forward(self: torch.nn.modules.conv._ConvNd, input, weight, bias, fn) -> torch.Tensor:
+def _forward(self: torch.nn.modules.conv._ConvNd, input: torch.Tensor, fn: Callable):
+    """torch's `_ConvNd.forward` with the module's own weight, bias and options, through `fn`."""
     return fn(
         input,
-        weight,
-        bias,
+        self.weight,
+        self.bias,
         self.stride,
         self.padding,
         self.dilation,
@@ -30,15 +33,15 @@ def _conv_forward(self: torch.nn.modules.conv._ConvNd, input, weight, bias, fn) 
 
 
 class Conv1d(Twin, torch.nn.Conv1d):
-    def _conv_forward(self, input: torch.Tensor, weight, bias) -> torch.Tensor:
-        return _conv_forward(self, input, weight, bias, F.conv1d)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return _forward(self, input, F.conv1d)
 
 
 class Conv2d(Twin, torch.nn.Conv2d):
-    def _conv_forward(self, input: torch.Tensor, weight, bias) -> torch.Tensor:
-        return _conv_forward(self, input, weight, bias, F.conv2d)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return _forward(self, input, F.conv2d)
 
 
 class Conv3d(Twin, torch.nn.Conv3d):
-    def _conv_forward(self, input: torch.Tensor, weight, bias) -> torch.Tensor:
-        return _conv_forward(self, input, weight, bias, F.conv3d)
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return _forward(self, input, F.conv3d)

@@ -8,9 +8,15 @@ from scratch import functional as F
 from scratch.nn._twin import Twin
 
 __all__ = [
-    *(f"MaxPool{d}d" for d in (1, 2, 3)),
-    *(f"AvgPool{d}d" for d in (1, 2, 3)),
-    *(f"AdaptiveAvgPool{d}d" for d in (1, 2, 3)),
+    "MaxPool1d",
+    "MaxPool2d",
+    "MaxPool3d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "AvgPool3d",
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
 ]
 
 

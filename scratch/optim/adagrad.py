@@ -39,6 +39,7 @@ class Adagrad(ScratchOptimizer):
         fused: bool | None = None,
         backend: Backend = DEFAULT_BACKEND,
     ) -> None:
+        # Over 40 lines only because torch's signature and defaults are spelled out in full.
         if isinstance(lr, Tensor) and lr.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
         for name, value in (

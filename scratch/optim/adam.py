@@ -79,6 +79,7 @@ class Adam(ScratchOptimizer):
         decoupled_weight_decay: bool = False,
         backend: Backend = DEFAULT_BACKEND,
     ) -> None:
+        # Over 40 lines only because torch's signature and defaults are spelled out in full.
         _check_lr(lr, foreach, capturable)
         if not 0.0 <= eps:
             raise ValueError(f"Invalid epsilon value: {eps}")

@@ -132,8 +132,8 @@ def adapt(obj: Any, like: str, options: Options = Options()):
         ctor = constructor_arguments(like, args, kwargs)
         return Adapted(reference, user, made, spec, ctor, options)
 
-    candidate.convention = kind
-    candidate.obj = obj
+    candidate.convention = kind  # type: ignore[attr-defined]
+    candidate.obj = obj  # type: ignore[attr-defined]
     return candidate
 
 

@@ -49,7 +49,7 @@ def parse_like(text: str) -> tuple[str, tuple | None, dict | None]:
         if isinstance(node, ast.Name):
             return node.id, None, None
         if isinstance(node, ast.Call):
-            name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id  # type: ignore[attr-defined]
             args = tuple(ast.literal_eval(a) for a in node.args)
             kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
             return name, args, kwargs
@@ -93,7 +93,10 @@ def config_inputs(layer: str, ctor: dict) -> tuple[Input, ...]:
 
 
 def _reshaped(inp: Input, fn) -> Input:
-    return dataclasses.replace(inp, make=lambda g, dt, m=inp.make: fn(m(g, dt)))
+    def make(g, dt):
+        return fn(inp.make(g, dt))
+
+    return dataclasses.replace(inp, make=make)
 
 
 def single_cases(layer: str, args: tuple, kwargs: dict) -> list[Case]:

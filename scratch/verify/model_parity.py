@@ -114,6 +114,19 @@ def _run(model, x, target, loss_fn, seed: int):
     return logits.detach(), loss.detach(), outputs, grads, params
 
 
+def _layer_rows(candidate: torch.nn.Module, ref: tuple, got: tuple) -> list[LayerRow]:
+    """One row per captured layer: its output's error and (where it has one) its input grad's."""
+    rows = []
+    modules = dict(candidate.named_modules())
+    for name, expected in ref[2].items():
+        grad = None
+        if name in ref[3]:
+            grad = relative_error(got[3][name], ref[3][name]) if name in got[3] else float("inf")
+        kind = type(modules[name]).__name__
+        rows.append(LayerRow(name, kind, relative_error(got[2][name], expected), grad))
+    return rows
+
+
 def compare_models(
     reference: torch.nn.Module,
     candidate: torch.nn.Module,
@@ -133,13 +146,7 @@ def compare_models(
     # gets pure rounding noise from both sides: measure it against 1e-3 of the model's largest
     # gradient instead of against itself.
     floor = 1e-3 * max((g.abs().max().item() for g in ref[4].values() if g.numel()), default=0.0)
-    rows = []
-    for name, expected in ref[2].items():
-        kind = type(dict(candidate.named_modules())[name]).__name__
-        grad = None
-        if name in ref[3]:
-            grad = relative_error(got[3][name], ref[3][name]) if name in got[3] else float("inf")
-        rows.append(LayerRow(name, kind, relative_error(got[2][name], expected), grad))
+    rows = _layer_rows(candidate, ref, got)
     report = ModelReport(
         x.dtype,
         rows,

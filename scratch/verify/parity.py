@@ -21,83 +21,34 @@ from torch.func import functional_call
 import scratch.nn
 from scratch.kernels import Backend
 
-Maker = Callable[[torch.Generator, torch.dtype], torch.Tensor]
+# The case table's vocabulary, defined in scratch.verify.inputs, importable from here too.
+from scratch.verify.inputs import (  # noqa: F401
+    Input,
+    classes,
+    probabilities,
+    randn,
+    randomize,
+    strided,
+    transposed,
+    uniform,
+    values,
+)
+
+__all__ = [
+    "TOLERANCES",
+    "Candidate",
+    "Case",
+    "ErrorCase",
+    "Outcome",
+    "build",
+    "candidate_of",
+    "gradcheck_case",
+    "raised",
+    "run_case",
+]
 
 # float64: tight; float32: torch.testing.assert_close's defaults for float32.
 TOLERANCES = {torch.float64: (1e-10, 1e-12), torch.float32: (1.3e-6, 1e-5)}
-
-
-@dataclass(frozen=True)
-class Input:
-    """How to make one input: a seeded leaf, optionally fed through a view (non-contiguity)."""
-
-    make: Maker
-    view: Callable[[torch.Tensor], torch.Tensor] | None = None
-    grad: bool = True  # float inputs only: whether the leaf requires grad
-
-    def leaf(self, gen: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
-        t = self.make(gen, dtype)
-        return t.requires_grad_(self.grad and t.is_floating_point())
-
-    def feed(self, leaf: torch.Tensor) -> torch.Tensor:
-        fed = leaf.clone()  # in-place layers may then write into it, as in a real network
-        return self.view(fed) if self.view else fed
-
-
-def randn(*shape: int, scale: float = 1.0, view=None, grad: bool = True) -> Input:
-    return Input(lambda g, dt: torch.randn(shape, generator=g, dtype=dt) * scale, view, grad)
-
-
-def uniform(*shape: int, low: float = 0.0, high: float = 1.0, grad: bool = True) -> Input:
-    return Input(
-        lambda g, dt: torch.rand(shape, generator=g, dtype=dt) * (high - low) + low, None, grad
-    )
-
-
-def values(data: Sequence, grad: bool = True, view=None) -> Input:
-    """Exact values, for kinks and ties (e.g. relu at 0, equal maxima)."""
-    return Input(lambda g, dt: torch.tensor(data, dtype=dt), view, grad)
-
-
-def classes(*shape: int, num_classes: int, ignore: int | None = None) -> Input:
-    """int64 class indices in [0, num_classes); `ignore` replaces about a quarter of them."""
-
-    def make(g: torch.Generator, dt: torch.dtype) -> torch.Tensor:
-        t = torch.randint(num_classes, shape, generator=g)
-        if ignore is not None:
-            t[torch.rand(shape, generator=g) < 0.25] = ignore
-        return t
-
-    return Input(make)
-
-
-def probabilities(*shape: int, dim: int = 1, grad: bool = False) -> Input:
-    return Input(lambda g, dt: torch.randn(shape, generator=g, dtype=dt).softmax(dim), None, grad)
-
-
-def randomize(layer: torch.nn.Module, gen: torch.Generator) -> None:
-    """A `Case.setup`: random parameters and buffers instead of torch's init (1s, 0s).
-
-    Variance-like buffers (`running_var`) stay positive; integer buffers (batch counters) are 3,
-    as after three training steps.
-    """
-    for name, t in [*layer.named_parameters(), *layer.named_buffers()]:
-        if not t.is_floating_point():
-            t.fill_(3)
-        elif name.endswith("var"):
-            t.copy_(torch.rand(t.shape, generator=gen, dtype=t.dtype) + 0.5)
-        else:
-            t.copy_(torch.randn(t.shape, generator=gen, dtype=t.dtype))
-
-
-def strided(t: torch.Tensor) -> torch.Tensor:
-    """A non-contiguous view: every other element of the last dim."""
-    return t[..., ::2]
-
-
-def transposed(t: torch.Tensor) -> torch.Tensor:
-    """A non-contiguous view with the last two dims swapped."""
-    return t.transpose(-1, -2)
 
 
 @dataclass(frozen=True)
@@ -163,9 +114,10 @@ def build(
     """The torch layer and the candidate (default: its scratch twin), in `dtype`, same state."""
     torch.manual_seed(seed)
     reference = getattr(torch.nn, case.layer)(*case.args, **case.kwargs).to(dtype)
-    if getattr(case, "setup", None) is not None:
+    setup = getattr(case, "setup", None)  # an ErrorCase has none
+    if setup is not None:
         with torch.no_grad():
-            case.setup(reference, torch.Generator().manual_seed(seed + 2))
+            setup(reference, torch.Generator().manual_seed(seed + 2))
     twin = candidate_of(case, backend, candidate)(*case.args, **case.kwargs).to(dtype)
     twin.load_state_dict(reference.state_dict())
     train = getattr(case, "train", True)
@@ -245,10 +197,13 @@ def run_case(
             *result, seconds = _run(layer, side_leaves, case.inputs, seed, seed + 1)
             timings.append(seconds)
         runs[side] = (*result, min(timings))
-    (out_t, grads_t, bufs_t, sec_t), (out_s, grads_s, bufs_s, sec_s) = (
-        runs["torch"],
-        runs["scratch"],
-    )
+    _score(outcome, runs["torch"], runs["scratch"], dtype)
+    return outcome
+
+
+def _score(outcome: Outcome, torch_run: tuple, scratch_run: tuple, dtype: torch.dtype) -> None:
+    """Fill `outcome` from both sides' (outputs, grads, buffers, seconds): errors, failures."""
+    (out_t, grads_t, bufs_t, sec_t), (out_s, grads_s, bufs_s, sec_s) = torch_run, scratch_run
     failures = outcome.failures
     if len(out_t) != len(out_s):
         failures.append(f"output: torch returns {len(out_t)} tensors, scratch {len(out_s)}")
@@ -264,7 +219,6 @@ def run_case(
     ]
     outcome.backward_error = max(grad_errors, default=0.0)
     outcome.speed_ratio = sec_s / sec_t if sec_t > 0 else None
-    return outcome
 
 
 def gradcheck_case(
@@ -308,7 +262,8 @@ def raised(
     case: ErrorCase, backend: Backend, candidate: Candidate | None = None
 ) -> tuple[type | None, type | None, str]:
     """The exception types torch and scratch raise on a bad case, and scratch's message."""
-    kinds, message = [], ""
+    kinds: list[type | None] = []
+    message = ""
     for side in ("torch", "scratch"):
         try:
             torch.manual_seed(0)

@@ -9,9 +9,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import scratch.kernels.numpy as numpy_kernels
-import scratch.kernels.torch as torch_kernels
+from scratch.kernels import kernels
 from scratch.kernels.windows import same_padding
+
+from .conftest import (
+    BACKENDS,
+    DTYPES,
+    as_array,
+    assert_close,
+    assert_grads,
+    assert_untouched,
+    row_id,
+    run_pair,
+)
 
 
 @dataclass(frozen=True)
@@ -104,9 +114,12 @@ CASES = [
     Case("3d-blocks-circular", (3, 2, 4, 5, 4), 3, (2, 3, 2), padding=(1, 1, 0),
          padding_mode="circular", block=2),
 ]  # fmt: skip
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
-BACKENDS = ("numpy", "torch")
 ALL = (True, True, True)
+
+
+def conv_id(case: Case) -> str:
+    """The row's test id: conv2d-k3, conv1d-reflect, ..."""
+    return row_id("conv", len(case.kernel), case.name)
 
 
 def make_inputs(case: Case, dtype: torch.dtype, gen: torch.Generator):
@@ -141,24 +154,6 @@ def block_options(case: Case, dtype: torch.dtype, out: tuple[int, ...]) -> dict:
     return {"block_bytes": int(case.block * per_element)}
 
 
-def run_kernels(backend: str, inputs, grad_y: torch.Tensor, needs=ALL, **options):
-    """Forward then backward of one backend, inputs and results as torch tensors."""
-    if backend == "numpy":
-        module, arrays, g = numpy_kernels, [], grad_y.numpy()
-        for t in inputs:
-            a = None if t is None else t.numpy()
-            if a is not None:
-                a.flags.writeable = False  # as the bridge hands them over
-            arrays.append(a)
-        g.flags.writeable = False
-    else:
-        module, arrays, g = torch_kernels, list(inputs), grad_y
-    y, cache = module.conv_forward(*arrays, **options)
-    grads = module.conv_backward(cache, g, needs)
-    as_tensor = lambda a: None if a is None else torch.tensor(np.asarray(a))  # noqa: E731
-    return as_tensor(y), tuple(as_tensor(a) for a in grads)
-
-
 def reference(case: Case, inputs, grad_y: torch.Tensor | None = None):
     """torch's y and the grads of (y * grad_y).sum(), as nn.Conv*d computes them."""
     leaves = [None if t is None else t.detach().clone().requires_grad_() for t in inputs]
@@ -177,32 +172,21 @@ def reference(case: Case, inputs, grad_y: torch.Tensor | None = None):
     return y.detach(), tuple(None if t is None else t.grad for t in leaves)
 
 
-def assert_close(actual, expected, dtype: torch.dtype) -> None:
-    tight = {"rtol": 1e-10, "atol": 1e-12} if dtype == torch.float64 else {}
-    torch.testing.assert_close(actual, expected, **tight)
-
-
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=conv_id)
 def test_conv_matches_torch(case: Case, dtype, backend, gen):
     inputs = make_inputs(case, dtype, gen)
     expected_y, _ = reference(case, inputs)
     blocks = block_options(case, dtype, expected_y.shape[2:])
     grad_y = make_grad_y(expected_y, gen)
     originals = [None if t is None else t.clone() for t in inputs]
-    y, grads = run_kernels(backend, inputs, grad_y, **case.options(), **blocks)
+    (y,), grads = run_pair(backend, "conv", inputs, grad_y, ALL, **case.options(), **blocks)
     _, expected_grads = reference(case, inputs, grad_y)
     assert_close(y, expected_y, dtype)
-    for grad, expected in zip(grads, expected_grads):
-        if expected is None:
-            assert grad is None
-        else:
-            assert_close(grad, expected, dtype)
-    for t, original in zip(inputs, originals):  # kernels never write into an input
-        if t is not None:
-            torch.testing.assert_close(t, original, rtol=0, atol=0)
+    assert_grads(grads, expected_grads, dtype)
+    assert_untouched(inputs, originals)
 
 
 NEEDS = {
@@ -219,14 +203,16 @@ NEEDS_CASES = [
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", NEEDS_CASES, ids=[c.name for c in NEEDS_CASES])
+@pytest.mark.parametrize(
+    "case", NEEDS_CASES, ids=[row_id("conv", len(c.kernel), c.name) for c in NEEDS_CASES]
+)
 @pytest.mark.parametrize("needs", NEEDS.values(), ids=NEEDS.keys())
 def test_conv_backward_skips_unneeded_grads(needs, case, backend, gen):
     inputs = make_inputs(case, torch.float64, gen)
     expected_y, _ = reference(case, inputs)
     blocks = block_options(case, torch.float64, expected_y.shape[2:])
     grad_y = make_grad_y(expected_y, gen)
-    _, grads = run_kernels(backend, inputs, grad_y, needs, **case.options(), **blocks)
+    _, grads = run_pair(backend, "conv", inputs, grad_y, needs, **case.options(), **blocks)
     _, expected_grads = reference(case, inputs, grad_y)
     for grad, expected, need in zip(grads, expected_grads, needs):
         if need:
@@ -236,15 +222,14 @@ def test_conv_backward_skips_unneeded_grads(needs, case, backend, gen):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("block", [None, 2], ids=["one-block", "blocks"])
+@pytest.mark.parametrize("block", [None, 2], ids=["conv2d-one-block", "conv2d-blocks"])
 def test_conv_cache_keeps_x_instead_of_cols_in_blocks(block, backend, gen):
     """One block: the cache keeps cols for backward. Blocks: only x, which autograd keeps anyway."""
     case = Case("2d", (5, 3, 8, 7), 4, (3, 3), padding=(1, 1), block=block)
     inputs = make_inputs(case, torch.float32, gen)
     blocks = block_options(case, torch.float32, (8, 7))
-    module, arrays = (numpy_kernels, [t.numpy() for t in inputs]) if backend == "numpy" else (
-        torch_kernels, inputs)  # fmt: skip
-    _, cache = module.conv_forward(*arrays, **case.options(), **blocks)
+    arrays = [as_array(t, backend) for t in inputs]
+    _, cache = kernels(backend).conv_forward(*arrays, **case.options(), **blocks)
     if block is None:
         assert cache.x is None and cache.cols.shape == (3 * 9, 5 * 8 * 7)
     else:

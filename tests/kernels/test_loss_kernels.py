@@ -11,13 +11,11 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-import scratch.kernels.numpy as numpy_kernels
-import scratch.kernels.torch as torch_kernels
+from .conftest import BACKENDS, DTYPES, TOLERANCES, run_pair
 
 F64 = torch.float64
 IGNORE = -100
@@ -137,23 +135,33 @@ def _tag(weight=False, ignore=False, smoothing=0.0):
 
 CASES = [
     *(
-        _ce(f"ce-{r}{_tag(w, ig, ls)}", class_inputs((6, 4), weight=w, ignore=3 * ig), r, ls)
+        _ce(
+            f"crossentropy-{r}{_tag(w, ig, ls)}",
+            class_inputs((6, 4), weight=w, ignore=3 * ig),
+            r,
+            ls,
+        )
         for r in REDUCTIONS
         for w in (False, True)
         for ig in (False, True)
         for ls in (0.0, 0.1)
     ),
     *(
-        _ce(f"ce-4d-{r}-w-ignore-ls0.2", class_inputs((2, 3, 4, 5), weight=True, ignore=4), r, 0.2)
+        _ce(
+            f"crossentropy-4d-{r}-w-ignore-ls0.2",
+            class_inputs((2, 3, 4, 5), weight=True, ignore=4),
+            r,
+            0.2,
+        )
         for r in REDUCTIONS
     ),
     *(
-        _ce(f"ce-unbatched-{r}-w-ls0.1", class_inputs((5,), weight=True), r, 0.1)
+        _ce(f"crossentropy-unbatched-{r}-w-ls0.1", class_inputs((5,), weight=True), r, 0.1)
         for r in REDUCTIONS
     ),
-    _ce("ce-unbatched-ignored-mean", class_inputs((5,), ignore=1), "mean", 0.1),
+    _ce("crossentropy-unbatched-ignored-mean", class_inputs((5,), ignore=1), "mean", 0.1),
     _ce(
-        "ce-ignore-index-in-range",
+        "crossentropy-ignore-index-in-range",
         class_inputs((8, 4), weight=True, ignore=3, ignore_value=1),
         "mean",
         0.1,
@@ -161,7 +169,7 @@ CASES = [
     ),
     *(
         _ce(
-            f"ce-extreme-1e4-{r}{_tag(w, True, ls)}",
+            f"crossentropy-extreme-1e4-{r}{_tag(w, True, ls)}",
             class_inputs((6, 5), weight=w, ignore=4, scale=1e4),
             r,
             ls,
@@ -172,7 +180,7 @@ CASES = [
     ),
     *(
         _ce(
-            f"ce-all-ignored-{r}{_tag(w, True, ls)}",
+            f"crossentropy-all-ignored-{r}{_tag(w, True, ls)}",
             class_inputs((4, 3), weight=w, ignore=1),
             r,
             ls,
@@ -181,29 +189,53 @@ CASES = [
         for w in (False, True)
         for ls in (0.0, 0.1)
     ),
-    *(_ce(f"ce-empty-{r}-ls0.1", class_inputs((0, 3), weight=True), r, 0.1) for r in REDUCTIONS),
-    *(_ce(f"ce-zero-weights-{r}", class_inputs((4, 3), weight="zeros"), r) for r in REDUCTIONS),
-    *(_ce(f"ce-probs-empty-{r}", class_inputs((0, 3), probs=True), r) for r in REDUCTIONS),
+    *(
+        _ce(f"crossentropy-empty-{r}-ls0.1", class_inputs((0, 3), weight=True), r, 0.1)
+        for r in REDUCTIONS
+    ),
+    *(
+        _ce(f"crossentropy-zero-weights-{r}", class_inputs((4, 3), weight="zeros"), r)
+        for r in REDUCTIONS
+    ),
+    *(
+        _ce(f"crossentropy-probs-empty-{r}", class_inputs((0, 3), probs=True), r)
+        for r in REDUCTIONS
+    ),
     *(
         _ce(
-            f"ce-masked-logits-{r}-w-ignore",
+            f"crossentropy-masked-logits-{r}-w-ignore",
             class_inputs((5, 4), weight=True, ignore=2, masked=True),
             r,
         )
         for r in REDUCTIONS
     ),
     *(
-        _ce(f"ce-probs-{r}{_tag(w, False, ls)}", class_inputs((6, 4), weight=w, probs=True), r, ls)
+        _ce(
+            f"crossentropy-probs-{r}{_tag(w, False, ls)}",
+            class_inputs((6, 4), weight=w, probs=True),
+            r,
+            ls,
+        )
         for r in REDUCTIONS
         for w in (False, True)
         for ls in (0.0, 0.1)
     ),
     *(
-        _ce(f"ce-probs-4d-{r}-w-ls0.1", class_inputs((2, 3, 2, 4), weight=True, probs=True), r, 0.1)
+        _ce(
+            f"crossentropy-probs-4d-{r}-w-ls0.1",
+            class_inputs((2, 3, 2, 4), weight=True, probs=True),
+            r,
+            0.1,
+        )
         for r in REDUCTIONS
     ),
-    _ce("ce-probs-unbatched-mean-ls0.1", class_inputs((5,), probs=True, weight=True), "mean", 0.1),
-    _ce("ce-probs-extreme-1e4-mean", class_inputs((4, 5), probs=True, scale=1e4), "mean"),
+    _ce(
+        "crossentropy-probs-unbatched-mean-ls0.1",
+        class_inputs((5,), probs=True, weight=True),
+        "mean",
+        0.1,
+    ),
+    _ce("crossentropy-probs-extreme-1e4-mean", class_inputs((4, 5), probs=True, scale=1e4), "mean"),
     *(
         Case(
             f"nll-{r}{_tag(w, ig)}",
@@ -263,7 +295,7 @@ CASES = [
         for r in REDUCTIONS
     ),
     *(
-        Case(f"bce-logits-{name}-{r}", "binary_cross_entropy_with_logits", make, dict(reduction=r))
+        Case(f"bcelogits-{name}-{r}", "binary_cross_entropy_with_logits", make, dict(reduction=r))
         for name, make in [
             ("2d", bce_inputs((5, 4), logits=True)),
             ("w", bce_inputs((5, 4), weight=(5, 4), logits=True)),
@@ -279,11 +311,6 @@ CASES = [
         for r in REDUCTIONS
     ),
 ]
-
-
-@pytest.fixture
-def gen():
-    return torch.Generator().manual_seed(0)
 
 
 def _inputs(case: Case, gen, dtype):
@@ -306,39 +333,21 @@ def _reference(case: Case, arrays, needs, gen):
     return out.detach(), g, [leaf.grad if n else None for leaf, n in zip(leaves, needs)]
 
 
-def _read_only(t):
-    if t is None:
-        return None
-    a = t.numpy()
-    a.flags.writeable = False  # kernels must never write into an input
-    return a
-
-
 def _kernels(backend: str, case: Case, arrays, g, needs):
     """Call the forward / backward pair directly, as the bridge would."""
-    module, convert = {
-        "numpy": (numpy_kernels, _read_only),
-        "torch": (torch_kernels, lambda t: t),
-    }[backend]
-    out, cache = getattr(module, f"{case.op}_forward")(*map(convert, arrays), **case.options)
-    grads = getattr(module, f"{case.op}_backward")(cache, convert(g), needs)
-    as_tensor = (lambda a: torch.from_numpy(np.array(a))) if backend == "numpy" else (lambda t: t)
-    return as_tensor(out), [None if gr is None else as_tensor(gr) for gr in grads]
+    (out,), grads = run_pair(backend, case.op, arrays, g, needs, **case.options)
+    return out, list(grads)
 
 
-def _tolerance(dtype):
-    return dict(rtol=1e-10, atol=1e-12) if dtype == F64 else {}
-
-
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
-@pytest.mark.parametrize("dtype", [torch.float32, F64], ids=["f32", "f64"])
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_matches_torch(case, dtype, backend, gen):
     arrays = _inputs(case, gen, dtype)
     needs = _needs(arrays)
     expected, g, expected_grads = _reference(case, arrays, needs, gen)
     out, grads = _kernels(backend, case, arrays, g, needs)
-    tol = _tolerance(dtype)
+    tol = TOLERANCES[dtype]
     torch.testing.assert_close(out, expected, equal_nan=True, **tol)
     assert len(grads) == len(arrays)
     for i, (grad, want) in enumerate(zip(grads, expected_grads)):
@@ -349,15 +358,15 @@ def test_matches_torch(case, dtype, backend, gen):
 
 
 FLOAT_TARGETS = (
-    "ce-probs-mean-w-ls0.1",
+    "crossentropy-probs-mean-w-ls0.1",
     "mse-broadcast-both-sum",
     "bce-w-mean",
-    "bce-logits-pos-weight-none",
+    "bcelogits-pos-weight-none",
 )
 FLOAT_TARGET_CASES = [c for c in CASES if c.id in FLOAT_TARGETS]
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("only", [0, 1], ids=["x-only", "target-only"])
 @pytest.mark.parametrize("case", FLOAT_TARGET_CASES, ids=[c.id for c in FLOAT_TARGET_CASES])
 def test_skips_unneeded_grads(case, only, backend, gen):
@@ -366,4 +375,4 @@ def test_skips_unneeded_grads(case, only, backend, gen):
     _, g, want = _reference(case, arrays, needs, gen)
     _, grads = _kernels(backend, case, arrays, g, needs)
     assert [gr is None for gr in grads] == [not n for n in needs]
-    torch.testing.assert_close(grads[only], want[only], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(grads[only], want[only], **TOLERANCES[F64])

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-import scratch.kernels.numpy as numpy_kernels
-import scratch.kernels.torch as torch_kernels
+from .conftest import (
+    BACKENDS,
+    DTYPES,
+    assert_close,
+    assert_grads,
+    assert_untouched,
+    row_id,
+    run_pair,
+)
 
 EPS = 1e-5
 ALL = (True, True, True, False, False)  # needs: x, weight, bias; never the running stats
@@ -52,8 +58,6 @@ CASES = [
     Case("eval-4d-channels-last", (2, 3, 5, 4), training=False, layout="channels_last"),
     Case("eval-4d-constant-channel", (2, 3, 5, 4), training=False, constant=True),
 ]
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
-BACKENDS = ("numpy", "torch")
 
 
 def make_x(case: Case, dtype: torch.dtype, gen: torch.Generator) -> torch.Tensor:
@@ -84,23 +88,14 @@ def make_inputs(case: Case, dtype: torch.dtype, gen: torch.Generator):
     return x, weight, bias, running_mean, running_var
 
 
+def norm_id(case: Case) -> str:
+    """The row's test id: batchnorm1d-train-2d (an (N, C) input), batchnorm2d-train-4d, ..."""
+    return row_id("batchnorm", max(len(case.shape) - 2, 1), case.name)
+
+
 def run_kernels(backend: str, inputs, grad_y: torch.Tensor, needs=ALL, **options):
     """Forward then backward of one backend, inputs and results as torch tensors."""
-    if backend == "numpy":
-        module, arrays, g = numpy_kernels, [], grad_y.numpy()
-        for t in inputs:
-            a = None if t is None else t.numpy()
-            if a is not None:
-                a.flags.writeable = False  # as the bridge hands them over
-            arrays.append(a)
-        g.flags.writeable = False
-    else:
-        module, arrays, g = torch_kernels, list(inputs), grad_y
-    outputs, cache = module.batch_norm_forward(*arrays, **options)
-    grads = module.batch_norm_backward(cache, g, needs)
-    as_tensor = lambda a: None if a is None else torch.tensor(np.asarray(a))  # noqa: E731
-    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-    return tuple(as_tensor(o) for o in outputs), tuple(as_tensor(a) for a in grads)
+    return run_pair(backend, "batch_norm", inputs, grad_y, needs, **options)
 
 
 def reference(case: Case, inputs, grad_y: torch.Tensor):
@@ -114,14 +109,9 @@ def reference(case: Case, inputs, grad_y: torch.Tensor):
     return outputs, tuple(None if t is None else t.grad for t in leaves)
 
 
-def assert_close(actual, expected, dtype: torch.dtype) -> None:
-    tight = {"rtol": 1e-10, "atol": 1e-12} if dtype == torch.float64 else {}
-    torch.testing.assert_close(actual, expected, **tight)
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=norm_id)
 def test_batch_norm_matches_torch(case: Case, dtype, backend, gen):
     inputs = make_inputs(case, dtype, gen)
     grad_y = torch.randn(case.shape, generator=gen, dtype=dtype)
@@ -131,14 +121,8 @@ def test_batch_norm_matches_torch(case: Case, dtype, backend, gen):
     assert len(outputs) == len(expected_outputs)
     for out, expected in zip(outputs, expected_outputs):
         assert_close(out, expected, dtype)
-    for grad, expected in zip(grads, expected_grads + (None, None)):
-        if expected is None:
-            assert grad is None
-        else:
-            assert_close(grad, expected, dtype)
-    for t, original in zip(inputs, originals):  # kernels never write into an input
-        if t is not None:
-            torch.testing.assert_close(t, original, rtol=0, atol=0)
+    assert_grads(grads, expected_grads + (None, None), dtype)
+    assert_untouched(inputs, originals)
 
 
 NEEDS = {
@@ -150,7 +134,7 @@ NEEDS = {
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("training", [True, False], ids=["batchnorm1d-train", "batchnorm1d-eval"])
 @pytest.mark.parametrize("needs", NEEDS.values(), ids=NEEDS.keys())
 def test_batch_norm_backward_skips_unneeded_grads(needs, training, backend, gen):
     case = Case("needs", (3, 4, 5), training=training)
@@ -198,7 +182,7 @@ def test_batch_norm_empty_batch(backend, gen):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("training", [True, False], ids=["batchnorm1d-train", "batchnorm1d-eval"])
 def test_batch_norm_keeps_float32(training, backend, gen):
     case = Case("dtype", (2, 3, 4), training=training)
     inputs = make_inputs(case, torch.float32, gen)

@@ -15,11 +15,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scratch.kernels import BACKENDS, kernels
+from scratch.kernels import kernels
 
-DTYPES = [torch.float64, torch.float32]
-TOL = {torch.float64: dict(rtol=1e-10, atol=1e-12), torch.float32: {}}
-
+from .conftest import BACKENDS, DTYPES, TOLERANCES, as_array, row_id, run_pair
 
 # --- Inputs -----------------------------------------------------------------------------------
 
@@ -58,15 +56,6 @@ def _input(shape, fill: str, layout: str, dtype, gen) -> torch.Tensor:
     return _fill(fill, shape, gen).to(dtype)
 
 
-def _array(t: torch.Tensor, backend: str):
-    """What the bridge hands a kernel: the tensor, or a read-only NumPy view of it."""
-    if backend == "torch":
-        return t
-    a = t.numpy()
-    a.flags.writeable = False
-    return a
-
-
 def _check(backend, op, x, options, reference, gen, grad=None):
     """Kernels vs torch: outputs (and indices), then grad_x of (out * g).sum() for a random g."""
     x_ref = x.detach().clone().requires_grad_()
@@ -76,15 +65,17 @@ def _check(backend, op, x, options, reference, gen, grad=None):
         grad = torch.randn(expected[0].shape, generator=gen, dtype=torch.float64).to(x.dtype)
     (expected[0] * grad).sum().backward()
 
-    module = kernels(backend)
-    outputs, cache = getattr(module, f"{op}_forward")(_array(x, backend), **options)
-    (grad_x,) = getattr(module, f"{op}_backward")(cache, _array(grad, backend), (True,))
-    outputs = [torch.as_tensor(o) for o in (outputs if isinstance(outputs, tuple) else (outputs,))]
+    outputs, (grad_x,) = run_pair(backend, op, (x,), grad, (True,), **options)
     assert outputs[0].dtype == x.dtype and outputs[0].is_contiguous()
-    torch.testing.assert_close(outputs[0], expected[0], **TOL[x.dtype], equal_nan=True)
+    torch.testing.assert_close(outputs[0], expected[0], **TOLERANCES[x.dtype], equal_nan=True)
     for out, exp in zip(outputs[1:], expected[1:]):
         assert out.dtype == exp.dtype and torch.equal(out, exp)  # the indices, exactly
-    torch.testing.assert_close(torch.as_tensor(grad_x), x_ref.grad, **TOL[x.dtype])
+    torch.testing.assert_close(grad_x, x_ref.grad, **TOLERANCES[x.dtype])
+
+
+def _ids(op: str):
+    """Row ids `<op><d>d-<name>` (maxpool2d-k3-s2-p1) for cases with a shape (N, C, *spatial)."""
+    return lambda case: row_id(op, len(case.shape) - 2, case.name)
 
 
 def _tuple(value, d: int) -> tuple[int, ...]:
@@ -149,8 +140,10 @@ MAX_CASES = [
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("case", MAX_CASES, ids=lambda c: c.name)
+@pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
+@pytest.mark.parametrize(
+    "case", MAX_CASES, ids=lambda c: row_id("maxpool", len(c.shape) - 2, c.name)
+)
 def test_max_pool(case: MaxCase, dtype, backend, gen):
     d = len(case.shape) - 2
     x = _input(case.shape, case.fill, case.layout, dtype, gen)
@@ -184,7 +177,7 @@ def test_max_pool_broadcast_grad(backend, gen):
 @pytest.mark.parametrize(
     "shape, kernel, stride, padding, dilation",
     [((2, 3, 1), (2,), (2,), (1,), (2,)), ((1, 2, 3, 1), (1, 2), (1, 2), (0, 1), (1, 2))],
-    ids=["1d", "2d-index-inside-plane"],
+    ids=["maxpool1d", "maxpool2d-index-inside-plane"],
 )
 def test_max_pool_hollow_windows(shape, kernel, stride, padding, dilation, backend, gen):
     """Windows whose dilated taps all miss the input: -inf and torch's index, no gradient.
@@ -199,10 +192,10 @@ def test_max_pool_hollow_windows(shape, kernel, stride, padding, dilation, backe
     )
     module = kernels(backend)
     options = dict(kernel_size=kernel, stride=stride, padding=padding, dilation=dilation)
-    (y, indices), cache = module.max_pool_forward(_array(x, backend), **options, ceil_mode=True)
+    (y, indices), cache = module.max_pool_forward(as_array(x, backend), **options, ceil_mode=True)
     assert torch.equal(torch.as_tensor(y), y_ref) and y_ref.isneginf().all()
     assert torch.equal(torch.as_tensor(indices), indices_ref)
-    grad = _array(torch.ones(y_ref.shape, dtype=torch.float64), backend)
+    grad = as_array(torch.ones(y_ref.shape, dtype=torch.float64), backend)
     (grad_x,) = module.max_pool_backward(cache, grad, (True,))
     assert torch.equal(torch.as_tensor(grad_x), torch.zeros_like(x))
 
@@ -213,7 +206,7 @@ def test_max_pool_integer_input(backend, gen):
     x = torch.randint(-5, 5, (2, 3, 7, 7), generator=gen)
     options = dict(kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1))
     (y, indices), _ = kernels(backend).max_pool_forward(
-        _array(x, backend), **options, ceil_mode=True
+        as_array(x, backend), **options, ceil_mode=True
     )
     y_ref, indices_ref = F.max_pool2d(x, 3, 2, 1, ceil_mode=True, return_indices=True)
     assert torch.equal(torch.as_tensor(y), y_ref)
@@ -266,8 +259,10 @@ AVG_CASES = [
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("case", AVG_CASES, ids=lambda c: c.name)
+@pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
+@pytest.mark.parametrize(
+    "case", AVG_CASES, ids=lambda c: row_id("avgpool", len(c.shape) - 2, c.name)
+)
 def test_avg_pool(case: AvgCase, dtype, backend, gen):
     d = len(case.shape) - 2
     x = _input(case.shape, "randn", case.layout, dtype, gen)
@@ -304,9 +299,13 @@ ADAPTIVE_CASES = {
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
 @pytest.mark.parametrize("layout", ["contiguous", "transposed"])
-@pytest.mark.parametrize("case", ADAPTIVE_CASES.items(), ids=list(ADAPTIVE_CASES))
+@pytest.mark.parametrize(
+    "case",
+    ADAPTIVE_CASES.items(),
+    ids=[row_id("adaptiveavgpool", len(out), name) for name, (_, out) in ADAPTIVE_CASES.items()],
+)
 def test_adaptive_avg_pool(case, layout, dtype, backend, gen):
     shape, output_size = case[1]
     x = _input(shape, "randn", layout, dtype, gen)
@@ -341,11 +340,11 @@ def test_adaptive_avg_pool(case, layout, dtype, backend, gen):
         ),
         ("adaptive_avg_pool", dict(output_size=(3, 3))),
     ],
-    ids=["max_pool", "avg_pool", "adaptive_avg_pool"],
+    ids=["maxpool2d", "avgpool2d", "adaptiveavgpool2d"],
 )
 def test_backward_skips_unneeded_grad(op, options, backend, gen):
     module = kernels(backend)
-    x = _array(torch.randn(2, 3, 6, 6, generator=gen), backend)
+    x = as_array(torch.randn(2, 3, 6, 6, generator=gen), backend)
     outputs, cache = getattr(module, f"{op}_forward")(x, **options)
     y = outputs[0] if isinstance(outputs, tuple) else outputs
     assert getattr(module, f"{op}_backward")(cache, y, (False,)) == (None,)

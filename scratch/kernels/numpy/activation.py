@@ -9,9 +9,20 @@ import numpy as np
 from scipy.special import erf
 
 __all__ = [
-    f"{op}_{part}"
-    for op in ("relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax")
-    for part in ("forward", "backward")
+    "relu_forward",
+    "relu_backward",
+    "leaky_relu_forward",
+    "leaky_relu_backward",
+    "sigmoid_forward",
+    "sigmoid_backward",
+    "tanh_forward",
+    "tanh_backward",
+    "gelu_forward",
+    "gelu_backward",
+    "softmax_forward",
+    "softmax_backward",
+    "log_softmax_forward",
+    "log_softmax_backward",
 ]
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)

@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from scratch.kernels import Pads
 from scratch.kernels.numpy._window import window_view
 from scratch.kernels.windows import (
     BLOCK_BYTES,
@@ -42,8 +43,6 @@ from scratch.kernels.windows import (
 )
 
 __all__ = ["conv_forward", "conv_backward"]
-
-Pads = tuple[tuple[int, int], ...]
 
 
 class ConvCache(NamedTuple):
@@ -57,7 +56,9 @@ class ConvCache(NamedTuple):
 def conv_forward(
     x, weight, bias, *, stride, padding, dilation, groups, padding_mode, block_bytes=BLOCK_BYTES
 ):
-    """N-d convolution (cross-correlation), as `torch.nn.functional.conv{1,2,3}d` / nn.Conv*d.
+    """N-d convolution (cross-correlation).
+
+    As `torch.nn.functional.conv1d`, `conv2d` and `conv3d` (nn.Conv1d/2d/3d).
 
     Shapes: x (N, C_in, *spatial), weight (C_out, C_in / groups, *kernel), bias (C_out,) or None
     -> y (N, C_out, *out), out per torch's formula on the padded input. padding_mode 'zeros',

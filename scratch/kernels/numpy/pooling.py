@@ -12,28 +12,23 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratch.kernels.windows import (
-    adaptive_bounds,
-    avg_pool_counts,
-    first_real_taps,
-    flat_index_parts,
-    pool_geometry,
-    tap_slices,
-)
+from scratch.kernels import Ints
+from scratch.kernels.shared import avg_pool_plan, max_pool_plan
+from scratch.kernels.windows import adaptive_bounds
 
 __all__ = [
-    f"{op}_{part}"
-    for op in ("max_pool", "avg_pool", "adaptive_avg_pool")
-    for part in ("forward", "backward")
+    "max_pool_forward",
+    "max_pool_backward",
+    "avg_pool_forward",
+    "avg_pool_backward",
+    "adaptive_avg_pool_forward",
+    "adaptive_avg_pool_backward",
 ]
-
-Ints = Sequence[int]
-
 
 # --- Array helpers --------------------------------------------------------------------------------
 
 
-def _grid(vectors: Sequence[Sequence[int]], combine, dtype) -> np.ndarray:
+def _grid(vectors: Sequence[Ints], combine, dtype) -> np.ndarray:
     """(*out) array combine(v_1[o_1], v_2[o_2], ..) of one vector per spatial dim (an outer op)."""
     d = len(vectors)
     axes = [
@@ -80,25 +75,21 @@ class MaxPoolCache(NamedTuple):
 
 
 def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
-    """Max over each window, with torch's argmax, as `torch.nn.functional.max_pool{1,2,3}d`.
+    """Max over each window, with torch's argmax.
+
+    As `torch.nn.functional.max_pool1d`, `max_pool2d` and `max_pool3d`.
 
     Shapes: x (N, C, *spatial) -> y (N, C, *out) and indices (N, C, *out) int64, the flat index
     into each unpadded (N, C) plane, equal to torch's `return_indices=True`.
     """
     spatial = x.shape[-len(kernel_size) :]
-    out, lo, hi = pool_geometry(spatial, kernel_size, stride, padding, dilation, ceil_mode)
-    xp = _pad(x, lo, hi, _lowest(x.dtype))  # never beats a real element, not even a real -inf
-    taps = tap_slices(kernel_size, stride, dilation, out)
-    first = first_real_taps(kernel_size, stride, lo, dilation, out)
-    y, tap = _first_max(xp, taps, _grid(first, np.add, np.int64))
-    bases, offsets = flat_index_parts(spatial, kernel_size, stride, lo, dilation, out)
-    indices = np.array(offsets)[tap]  # (N, C, *out) int64
-    indices += _grid(bases, np.add, np.int64)
-    disjoint = all(
-        o == 1 or k == 1 or s >= dl * (k - 1) + 1
-        for k, s, dl, o in zip(kernel_size, stride, dilation, out)
-    )
-    return (y, indices), MaxPoolCache(tap, xp.shape, lo, spatial, taps, disjoint)
+    plan = max_pool_plan(spatial, kernel_size, stride, padding, dilation, ceil_mode)
+    xp = _pad(x, plan.lo, plan.hi, _lowest(x.dtype))  # never beats a real element, nor real -inf
+    y, tap = _first_max(xp, plan.taps, _grid(plan.first, np.add, np.int64))
+    indices = np.array(plan.offsets)[tap]  # (N, C, *out) int64
+    indices += _grid(plan.bases, np.add, np.int64)
+    cache = MaxPoolCache(tap, xp.shape, plan.lo, spatial, plan.taps, plan.disjoint)
+    return (y, indices), cache
 
 
 def _first_max(xp: np.ndarray, taps: list[tuple], first_tap: np.ndarray):
@@ -158,26 +149,24 @@ class AvgPoolCache(NamedTuple):
 def avg_pool_forward(
     x, *, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
 ):
-    """Mean over each window, as `torch.nn.functional.avg_pool{1,2,3}d`.
+    """Mean over each window.
+
+    As `torch.nn.functional.avg_pool1d`, `avg_pool2d` and `avg_pool3d`.
 
     Shapes: x (N, C, *spatial) -> y (N, C, *out).
     """
     spatial = x.shape[-len(kernel_size) :]
-    ones = (1,) * len(kernel_size)
-    out, lo, hi = pool_geometry(spatial, kernel_size, stride, padding, ones, ceil_mode)
-    xp = _pad(x, lo, hi, 0)
-    taps = tap_slices(kernel_size, stride, ones, out)
+    plan = avg_pool_plan(spatial, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    xp, taps = _pad(x, plan.lo, plan.hi, 0), plan.taps
     y = np.array(xp[taps[0]])  # (N, C, *out): the window sums
     for index in taps[1:]:
         y += xp[index]
     if divisor_override is not None:
         divisor = divisor_override
     else:
-        windows = zip(spatial, kernel_size, stride, padding, out)
-        counts = [avg_pool_counts(*a, count_include_pad) for a in windows]
-        divisor = _grid(counts, np.multiply, np.int64).astype(x.dtype)  # exact: small ints
+        divisor = _grid(plan.counts, np.multiply, np.int64).astype(x.dtype)  # exact: small ints
     y /= divisor
-    return y, AvgPoolCache(divisor, xp.shape, lo, spatial, taps)
+    return y, AvgPoolCache(divisor, xp.shape, plan.lo, spatial, taps)
 
 
 def avg_pool_backward(cache: AvgPoolCache, grad_y, needs):
@@ -199,7 +188,9 @@ class AdaptiveAvgPoolCache(NamedTuple):
 
 
 def adaptive_avg_pool_forward(x, *, output_size):
-    """Mean over torch's adaptive windows, as `torch.nn.functional.adaptive_avg_pool{1,2,3}d`.
+    """Mean over torch's adaptive windows.
+
+    As `torch.nn.functional.adaptive_avg_pool1d`, `adaptive_avg_pool2d` and `adaptive_avg_pool3d`.
 
     Shapes: x (N, C, *spatial) -> y (N, C, *output_size). Applies one averaging matrix per dim
     (separable); along a dim whose values are not all finite it sums each window's own members

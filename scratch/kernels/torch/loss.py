@@ -13,6 +13,9 @@ from typing import NamedTuple
 
 import torch
 
+from scratch.kernels import shared
+from scratch.kernels.shared import along_classes, bce_chain, class_axis, mse_denominator, weighted
+
 __all__ = [
     "cross_entropy_forward",
     "cross_entropy_backward",
@@ -37,16 +40,6 @@ def _reduce(loss, reduction: str, denominator):
 def _sum_to(grad, shape):
     """Sum a broadcast gradient back to an operand's `shape` (autograd's `sum_to_size`)."""
     return grad.sum_to_size(shape) if grad.shape != shape else grad
-
-
-def _along_classes(v, ndim: int, cdim: int):
-    """A (C,) vector as (C, 1, ..., 1), to broadcast along the class axis of an ndim-d array."""
-    return v.reshape(tuple(v.shape) + (1,) * (ndim - cdim - 1))
-
-
-def _weighted(a, w):
-    """a times the class weights w (C, 1, ..., 1), or a itself when unweighted."""
-    return a if w is None else a * w
 
 
 class ClassTargets(NamedTuple):
@@ -107,14 +100,14 @@ def cross_entropy_forward(x, target, weight, *, ignore_index, reduction, label_s
     Shapes: x (N, C, d1, ...) or (C,); target int64 (N, d1, ...) or () (class indices), or
     float like x (probabilities); weight (C,) or None -> loss (N, d1, ...) or ().
     """
-    cdim = 0 if x.ndim == 1 else 1
+    cdim = class_axis(x.ndim)
     n_classes, eps = x.shape[cdim], label_smoothing
     logp = _log_softmax(x, cdim)
-    w = None if weight is None else _along_classes(weight, x.ndim, cdim)
+    w = None if weight is None else along_classes(weight, x.ndim, cdim)
     if target.is_floating_point():
         # torch: smoothed target t (1 - eps) + eps / C; 'mean' divides by the sample count
         t = target * (1 - eps) + eps / max(n_classes, 1) if eps > 0 else target
-        loss = _reduce(-(_weighted(logp, w) * t).sum(dim=cdim), reduction, _rows(x.shape, cdim))
+        loss = _reduce(-(weighted(logp, w) * t).sum(dim=cdim), reduction, _rows(x.shape, cdim))
         return loss, CrossEntropyCache(logp, t, w, eps, reduction, cdim)
     targets = _class_targets(target, weight, ignore_index, cdim, x.dtype)
     loss = _reduce(-_pick(logp, targets, cdim), reduction, targets.total)
@@ -122,7 +115,7 @@ def cross_entropy_forward(x, target, weight, *, ignore_index, reduction, label_s
         # torch: (1 - eps) nll + eps / C * smooth, both parts over the same denominator
         # C = 0: eps / C is inf, as in torch, and the empty smoothing sum times it is NaN
         spread = eps / n_classes if n_classes else math.inf
-        smooth = torch.where(targets.valid, -_weighted(logp, w).sum(dim=cdim), 0)
+        smooth = torch.where(targets.valid, -weighted(logp, w).sum(dim=cdim), 0)
         loss = (1 - eps) * loss + _reduce(smooth, reduction, targets.total) * spread
     return loss, CrossEntropyCache(logp, targets, w, eps, reduction, cdim)
 
@@ -134,11 +127,11 @@ def cross_entropy_backward(cache: CrossEntropyCache, grad_y, needs):
         return (_class_ce_grad(cache, grad_y) if needs[0] else None), None, None
     scale = grad_y / _rows(logp.shape, cdim) if reduction == "mean" else grad_y
     c = scale.unsqueeze(cdim) if reduction == "none" else scale  # (N, 1, d1, ...) or ()
-    q = _weighted(targets, w)  # (N, C, d1, ...)
+    q = weighted(targets, w)  # (N, C, d1, ...)
     grad_x = torch.exp(logp) * (q.sum(dim=cdim, keepdim=True) * c) - q * c if needs[0] else None
     grad_t = None
     if needs[1]:
-        grad_t = -(1 - eps) * _weighted(logp, w) * c
+        grad_t = -(1 - eps) * weighted(logp, w) * c
     return grad_x, grad_t, None
 
 
@@ -155,7 +148,7 @@ def _class_ce_grad(cache: CrossEntropyCache, grad_y):
     if n_classes:  # no classes: an empty gradient
         grad_x.scatter_add_(cdim, targets.index, -hit)
     if eps > 0:
-        grad_x -= eps / max(n_classes, 1) * _weighted(c, w)
+        grad_x -= eps / max(n_classes, 1) * weighted(c, w)
     return grad_x
 
 
@@ -172,7 +165,7 @@ def nll_loss_forward(x, target, weight, *, ignore_index, reduction):
     Shapes: x (N, C, d1, ...) or (C,); target int64 (N, d1, ...) or (); weight (C,) or None
     -> loss (N, d1, ...) or () for 'none', else ().
     """
-    cdim = 0 if x.ndim == 1 else 1
+    cdim = class_axis(x.ndim)
     targets = _class_targets(target, weight, ignore_index, cdim, x.dtype)
     loss = _reduce(-_pick(x, targets, cdim), reduction, targets.total)
     return loss, NllLossCache(targets, tuple(x.shape), reduction, cdim)
@@ -208,9 +201,7 @@ def mse_loss_forward(x, target, weight, *, reduction):
     loss = diff * diff
     if weight is not None:
         loss = loss * weight
-    denominator = None
-    if reduction == "mean":
-        denominator = diff.numel() if weight is None else weight.sum()
+    denominator = mse_denominator(reduction, diff.shape, weight)
     cache = MseLossCache(diff, weight, denominator, tuple(x.shape), tuple(target.shape))
     return _reduce(loss, reduction, denominator), cache
 
@@ -227,26 +218,12 @@ def mse_loss_backward(cache: MseLossCache, grad_y, needs):
     return grad_x, grad_t, None
 
 
-# torch's `constexpr float EPSILON = 1e-12` floors x (1 - x): a float32, so not 1e-12 in float64
-_BCE_EPSILON = 9.999999960041972e-13
-
-
 class BceCache(NamedTuple):
     x: torch.Tensor
     target: torch.Tensor
     weight: torch.Tensor | None
     pos_weight: torch.Tensor | None  # with logits only
     reduction: str
-
-
-def _bce_chain(local, grad_y, cache: BceCache):
-    """torch's order: local derivative times grad_y, times weight, over numel for 'mean'."""
-    grad = local * grad_y
-    if cache.weight is not None:
-        grad = grad * cache.weight
-    if cache.reduction == "mean":
-        grad = grad / cache.x.numel()
-    return grad
 
 
 def binary_cross_entropy_forward(x, target, weight, *, reduction):
@@ -268,10 +245,10 @@ def binary_cross_entropy_backward(cache: BceCache, grad_y, needs):
     grad_x = grad_t = None
     if needs[0]:
         # the floor keeps x = 0 or 1 finite, as torch (not the clamped log's true 0 slope)
-        local = (x - target) / ((1 - x) * x).clamp(min=_BCE_EPSILON)
-        grad_x = _bce_chain(local, grad_y, cache)
+        local = (x - target) / ((1 - x) * x).clamp(min=shared.BCE_EPSILON)
+        grad_x = bce_chain(local, grad_y, cache)
     if needs[1]:
-        grad_t = _bce_chain(-torch.log(x / (1 - x)), grad_y, cache)  # -logit
+        grad_t = bce_chain(-torch.log(x / (1 - x)), grad_y, cache)  # -logit
     return grad_x, grad_t, None
 
 
@@ -305,11 +282,11 @@ def binary_cross_entropy_with_logits_backward(cache: BceCache, grad_y, needs):
         else:
             pt = pos_weight * target
             local = (pt + 1 - target) * sig - pt
-        grad_x = _bce_chain(local, grad_y, cache)
+        grad_x = bce_chain(local, grad_y, cache)
     if needs[1]:
         if pos_weight is None:
             local = -x
         else:
             local = _log_sigmoid(-x) - _log_sigmoid(x) * pos_weight
-        grad_t = _bce_chain(local, grad_y, cache)
+        grad_t = bce_chain(local, grad_y, cache)
     return grad_x, grad_t, None, None

@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import torch
 
+from scratch.kernels.shared import batch_norm_needs
+
 __all__ = ["batch_norm_forward", "batch_norm_backward"]
 
 
@@ -86,9 +88,9 @@ def batch_norm_backward(cache: BatchNormCache, grad_y, needs):
     Shapes: grad_y (N, C, *) -> grad_x (N, C, *), grad_weight (C,), grad_bias (C,).
     """
     x, mean, invstd, weight, has_bias, training = cache
-    need_x, need_bias = needs[0], has_bias and needs[2]
-    need_weight = weight is not None and needs[1]
-    project = training and need_x  # grad_x goes through the batch statistics
+    need_x, need_weight, need_bias, project = batch_norm_needs(
+        needs, weight is not None, has_bias, training
+    )  # project: grad_x goes through the batch statistics
     grad_x = grad_weight = grad_bias = None
     sum_g = _channel_sum(grad_y) if need_bias or project else None  # (C,) float64
     if need_weight or project:

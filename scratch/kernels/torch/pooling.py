@@ -13,24 +13,21 @@ from typing import NamedTuple
 
 import torch
 
-from scratch.kernels.windows import (
-    adaptive_bounds,
-    avg_pool_counts,
-    first_real_taps,
-    flat_index_parts,
-    hollow_windows,
-    pool_geometry,
-    tap_slices,
-)
+from scratch.kernels import Ints
+from scratch.kernels.shared import avg_pool_plan, max_pool_plan
+from scratch.kernels.windows import adaptive_bounds
 
 __all__ = [
-    f"{op}_{part}"
-    for op in ("max_pool", "avg_pool", "adaptive_avg_pool")
-    for part in ("forward", "backward")
+    "max_pool_forward",
+    "max_pool_backward",
+    "avg_pool_forward",
+    "avg_pool_backward",
+    "adaptive_avg_pool_forward",
+    "adaptive_avg_pool_backward",
 ]
 
 
-def _grid(vectors: Sequence[Sequence[int]], combine, like: torch.Tensor, dtype) -> torch.Tensor:
+def _grid(vectors: Sequence[Ints], combine, like: torch.Tensor, dtype) -> torch.Tensor:
     """(*out) tensor combine(v_1[o_1], v_2[o_2], ..) of one vector per spatial dim (an outer op)."""
     d = len(vectors)
     axes = [
@@ -42,7 +39,7 @@ def _grid(vectors: Sequence[Sequence[int]], combine, like: torch.Tensor, dtype) 
     return functools.reduce(combine, axes)
 
 
-def _pad(x: torch.Tensor, lo: Sequence[int], hi: Sequence[int], value: float) -> torch.Tensor:
+def _pad(x: torch.Tensor, lo: Ints, hi: Ints, value: float) -> torch.Tensor:
     """Pad the trailing len(lo) dims with a constant (a copy), or return x itself if no padding."""
     if not any(lo) and not any(hi):
         return x
@@ -55,7 +52,7 @@ def _pad(x: torch.Tensor, lo: Sequence[int], hi: Sequence[int], value: float) ->
     return xp
 
 
-def _crop(xp: torch.Tensor, lo: Sequence[int], spatial: Sequence[int]) -> torch.Tensor:
+def _crop(xp: torch.Tensor, lo: Ints, spatial: Ints) -> torch.Tensor:
     """Undo _pad: the unpadded part of the trailing dims, contiguous (as torch's gradients)."""
     if tuple(xp.shape[-len(spatial) :]) == tuple(spatial):
         return xp
@@ -77,28 +74,28 @@ class MaxPoolCache(NamedTuple):
 
 
 def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
-    """Max over each window, with torch's argmax, as `torch.nn.functional.max_pool{1,2,3}d`.
+    """Max over each window, with torch's argmax.
+
+    As `torch.nn.functional.max_pool1d`, `max_pool2d` and `max_pool3d`.
 
     Shapes: x (N, C, *spatial) -> y (N, C, *out) and indices (N, C, *out) int64, the flat index
     into each unpadded (N, C) plane, equal to torch's `return_indices=True`.
     """
     spatial = tuple(x.shape[-len(kernel_size) :])
-    out, lo, hi = pool_geometry(spatial, kernel_size, stride, padding, dilation, ceil_mode)
+    plan = max_pool_plan(spatial, kernel_size, stride, padding, dilation, ceil_mode)
     # -inf never beats a real element, not even a real -inf (torch max-pools integers too)
-    xp = _pad(x, lo, hi, -math.inf if x.is_floating_point() else torch.iinfo(x.dtype).min)
-    taps = tap_slices(kernel_size, stride, dilation, out)
+    lowest = -math.inf if x.is_floating_point() else torch.iinfo(x.dtype).min
+    xp, taps, offsets = _pad(x, plan.lo, plan.hi, lowest), plan.taps, plan.offsets
     # flat indices fit int32 unless a padded plane is huge: half the memory traffic of int64
     kind = torch.int32 if math.prod(xp.shape[2:]) < 2**31 else torch.int64
-    bases, offsets = flat_index_parts(spatial, kernel_size, stride, lo, dilation, out)
-    starts = _grid(bases, torch.add, x, kind)  # (*out) flat index of each window's tap 0
-    first = first_real_taps(kernel_size, stride, lo, dilation, out)
-    first = _grid(first, torch.add, x, torch.int64)  # (*out) tap where torch's argmax starts
+    starts = _grid(plan.bases, torch.add, x, kind)  # (*out) flat index of each window's tap 0
+    first = _grid(plan.first, torch.add, x, torch.int64)  # (*out) where torch's argmax starts
     start = starts + torch.tensor(offsets, dtype=kind, device=x.device)[first]  # (*out)
     y, indices = _first_max(xp, taps, starts, offsets, start)
     if y.is_floating_point() and y.sum().isnan():  # a NaN in some window (or inf - inf)
         y, indices = _first_max_nan(xp, taps, starts, offsets, start)
     indices = indices.to(torch.int64)
-    hollow = hollow_windows(spatial, kernel_size, stride, lo, dilation, out)
+    hollow = plan.hollow
     if not any(map(any, hollow)):
         return (y, indices), MaxPoolCache(indices, tuple(x.shape), False)
     # torch's index of a hollow window lies past the input (or on the wrong element): route
@@ -170,26 +167,24 @@ class AvgPoolCache(NamedTuple):
 def avg_pool_forward(
     x, *, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
 ):
-    """Mean over each window, as `torch.nn.functional.avg_pool{1,2,3}d`.
+    """Mean over each window.
+
+    As `torch.nn.functional.avg_pool1d`, `avg_pool2d` and `avg_pool3d`.
 
     Shapes: x (N, C, *spatial) -> y (N, C, *out).
     """
     spatial = tuple(x.shape[-len(kernel_size) :])
-    ones = (1,) * len(kernel_size)
-    out, lo, hi = pool_geometry(spatial, kernel_size, stride, padding, ones, ceil_mode)
-    xp = _pad(x, lo, hi, 0.0)
-    taps = tap_slices(kernel_size, stride, ones, out)
+    plan = avg_pool_plan(spatial, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    xp, taps = _pad(x, plan.lo, plan.hi, 0.0), plan.taps
     acc = xp[taps[0]].to(_acc_dtype(x.dtype), memory_format=torch.contiguous_format, copy=True)
     for index in taps[1:]:
         acc += xp[index]
     if divisor_override is not None:
         divisor = divisor_override
     else:
-        windows = zip(spatial, kernel_size, stride, padding, out)
-        counts = [avg_pool_counts(*a, count_include_pad) for a in windows]
-        divisor = _grid(counts, torch.mul, x, torch.int64).to(acc.dtype)  # exact: small ints
+        divisor = _grid(plan.counts, torch.mul, x, torch.int64).to(acc.dtype)  # exact: small ints
     y = (acc / divisor).to(x.dtype)
-    return y, AvgPoolCache(divisor, tuple(xp.shape), lo, spatial, taps)
+    return y, AvgPoolCache(divisor, tuple(xp.shape), plan.lo, spatial, taps)
 
 
 def avg_pool_backward(cache: AvgPoolCache, grad_y, needs):
@@ -211,7 +206,9 @@ class AdaptiveAvgPoolCache(NamedTuple):
 
 
 def adaptive_avg_pool_forward(x, *, output_size):
-    """Mean over torch's adaptive windows, as `torch.nn.functional.adaptive_avg_pool{1,2,3}d`.
+    """Mean over torch's adaptive windows.
+
+    As `torch.nn.functional.adaptive_avg_pool1d`, `adaptive_avg_pool2d` and `adaptive_avg_pool3d`.
 
     Shapes: x (N, C, *spatial) -> y (N, C, *output_size). Applies one averaging matrix per dim
     (separable); along a dim whose values are not all finite it sums each window's own members

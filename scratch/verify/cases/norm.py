@@ -14,6 +14,7 @@ CONSTANT_CHANNEL = [[1.0, 0.75, -2.0], [3.0, 0.75, 0.5], [-1.0, 0.75, 2.0], [0.0
 X2D = randn(2, 3, 4, 4)  # (N, C, H, W) for the BatchNorm2d(3) option rows
 UNTRACKED, NO_AFFINE = {"track_running_stats": False}, {"affine": False}
 
+# nn.BatchNorm1d/2d/3d: F.batch_norm (kernels batch_norm_forward / batch_norm_backward)
 CASES = [
     Case("batchnorm1d-2d-train", "BatchNorm1d", (randn(8, 5, scale=2.0),), (5,)),
     Case("batchnorm1d-3d-train", "BatchNorm1d", (randn(4, 3, 7),), (3,)),

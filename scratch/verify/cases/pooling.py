@@ -42,6 +42,7 @@ INDICES = {"return_indices": True}
 CEIL, NOPAD = {"ceil_mode": True}, {"count_include_pad": False}
 X = randn(2, 3, 8, 8)
 
+# nn.MaxPool1d/2d/3d: F.max_pool1d, max_pool2d, max_pool3d (kernels max_pool_forward/backward)
 _MAX = [
     Case("maxpool2d-k2", "MaxPool2d", (X,), (2,)),
     Case("maxpool2d-k3-s2-p1", "MaxPool2d", (X,), (3, 2, 1)),
@@ -78,6 +79,7 @@ _MAX = [
     Case("maxpool3d-unbatched", "MaxPool3d", (randn(2, 4, 6, 6),), (2,)),
 ]
 
+# nn.AvgPool1d/2d/3d: F.avg_pool1d, avg_pool2d, avg_pool3d
 _AVG = [
     Case("avgpool2d-k2", "AvgPool2d", (X,), (2,)),
     Case("avgpool2d-k3-s2-p1", "AvgPool2d", (X,), (3, 2, 1)),
@@ -117,6 +119,7 @@ _AVG = [
     ),
 ]
 
+# nn.AdaptiveAvgPool1d/2d/3d: F.adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d
 _ADAPTIVE = [
     Case("adaptiveavgpool2d-dividing", "AdaptiveAvgPool2d", (X,), ((4, 4),)),
     Case("adaptiveavgpool2d-not-dividing", "AdaptiveAvgPool2d", (randn(2, 3, 9, 7),), ((4, 3),)),

@@ -1,0 +1,126 @@
+"""Backend-free pieces both backends' kernels share: axes, shapes and option handling.
+
+Only what needs no array library: integer arithmetic on shapes, and operators every array type
+has (`*`, `/`, `.reshape`), so one definition serves NumPy arrays and tensors alike.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from scratch.kernels import Ints
+from scratch.kernels.windows import (
+    avg_pool_counts,
+    first_real_taps,
+    flat_index_parts,
+    hollow_windows,
+    pool_geometry,
+    tap_slices,
+)
+
+__all__ = [
+    "BCE_EPSILON",
+    "AvgPoolPlan",
+    "MaxPoolPlan",
+    "avg_pool_plan",
+    "max_pool_plan",
+    "along_classes",
+    "batch_norm_needs",
+    "bce_chain",
+    "class_axis",
+    "mse_denominator",
+    "weighted",
+]
+
+# torch's `constexpr float EPSILON = 1e-12` floors x (1 - x): a float32, so not 1e-12 in float64
+BCE_EPSILON = 9.999999960041972e-13
+
+
+def class_axis(ndim: int) -> int:
+    """The class axis of class scores: 1 for (N, C, d1, ...), 0 for an unbatched (C,)."""
+    return 0 if ndim == 1 else 1
+
+
+def along_classes(v, ndim: int, cdim: int):
+    """A (C,) vector as (C, 1, ..., 1), to broadcast along the class axis of an ndim-d array."""
+    return v.reshape(tuple(v.shape) + (1,) * (ndim - cdim - 1))
+
+
+def weighted(a, w):
+    """a times the weights w, or a itself when unweighted (w is None)."""
+    return a if w is None else a * w
+
+
+def mse_denominator(reduction: str, shape: tuple[int, ...], weight):
+    """MSE's 'mean' denominator: the element count, or sum(weight) when weighted; else None."""
+    if reduction != "mean":
+        return None
+    return math.prod(shape) if weight is None else weight.sum()
+
+
+def bce_chain(local, grad_y, cache):
+    """torch's order for a BCE grad: local derivative times grad_y, times the cache's weight,
+    over the input's numel for 'mean' (`cache` a BceCache of either backend)."""
+    grad = weighted(local * grad_y, cache.weight)
+    if cache.reduction == "mean":
+        grad = grad / math.prod(cache.x.shape)
+    return grad
+
+
+def batch_norm_needs(needs, has_weight: bool, has_bias: bool, training: bool):
+    """Which grads batch norm's backward computes: (x, weight, bias, project), `project` when
+    grad_x goes through the batch statistics (training)."""
+    need_x = needs[0]
+    return need_x, has_weight and needs[1], has_bias and needs[2], training and need_x
+
+
+class MaxPoolPlan(NamedTuple):
+    """Every integer of one max pooling (kernels.windows has the meaning of each part)."""
+
+    out: tuple[int, ...]  # output size per dim
+    lo: tuple[int, ...]  # padding before, per dim
+    hi: tuple[int, ...]  # padding after, per dim (room for a last ceil-mode window)
+    taps: list[tuple]  # tap_slices: tap t of every window in the padded input
+    first: list  # first_real_taps: per dim, where torch's argmax starts
+    bases: list  # flat_index_parts: flat index of each window's tap 0, per dim ...
+    offsets: list[int]  # ... plus each tap's offset
+    hollow: list[list[bool]]  # hollow_windows: per dim, windows that miss the input
+    disjoint: bool  # no padded element lies in two windows: backward may assign, not add
+
+
+def max_pool_plan(
+    spatial: Ints, kernel: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
+) -> MaxPoolPlan:
+    """The geometry of `max_pool_forward` on an input of spatial size `spatial`."""
+    out, lo, hi = pool_geometry(spatial, kernel, stride, padding, dilation, ceil_mode)
+    args = (kernel, stride, lo, dilation, out)
+    bases, offsets = flat_index_parts(spatial, *args)
+    disjoint = all(
+        o == 1 or k == 1 or s >= dl * (k - 1) + 1
+        for k, s, dl, o in zip(kernel, stride, dilation, out)
+    )
+    taps = tap_slices(kernel, stride, dilation, out)
+    hollow = hollow_windows(spatial, *args)
+    return MaxPoolPlan(out, lo, hi, taps, first_real_taps(*args), bases, offsets, hollow, disjoint)
+
+
+class AvgPoolPlan(NamedTuple):
+    """Every integer of one average pooling (kernels.windows has the meaning of each part)."""
+
+    out: tuple[int, ...]
+    lo: tuple[int, ...]
+    hi: tuple[int, ...]
+    taps: list[tuple]  # tap_slices: tap t of every window in the padded input
+    counts: list[list[int]]  # avg_pool_counts: per dim, each window's factor of the divisor
+
+
+def avg_pool_plan(
+    spatial: Ints, kernel: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_pad: bool
+) -> AvgPoolPlan:
+    """The geometry of `avg_pool_forward`; `count_pad` is torch's count_include_pad."""
+    ones = (1,) * len(kernel)
+    out, lo, hi = pool_geometry(spatial, kernel, stride, padding, ones, ceil_mode)
+    windows = zip(spatial, kernel, stride, padding, out)
+    counts = [avg_pool_counts(*window, count_pad) for window in windows]
+    return AvgPoolPlan(out, lo, hi, tap_slices(kernel, stride, ones, out), counts)
