@@ -35,6 +35,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from scratch.kernels import Array, Backend, check_backend, kernels
+from scratch.kernels.dtypes import check_dtype
 
 __all__ = ["Call", "kernel_function", "made_by"]
 
@@ -132,6 +133,7 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
     def forward(ctx, call: Call, *inputs: torch.Tensor | None):
         if len(inputs) > 1:
             _check_same_kind(op, inputs)
+        check_dtype(op, call.backend, inputs, call.options)  # torch's dtype rule, or refuse
         module = kernels(call.backend)
         from_tensor, to_tensor = module.from_tensor, module.to_tensor
         arrays = tuple([None if t is None else from_tensor(t) for t in inputs])

@@ -34,15 +34,28 @@ def check_tensor(value, name: str) -> None:
         raise TypeError(f"{name} must be a Tensor, not {type(value).__name__}")
 
 
-def int_arg(value, name: str, op: str) -> int:
-    """An integer argument (a Python, NumPy or 0-d tensor int, not a bool), else TypeError."""
-    kind = "bool" if isinstance(value, bool) else None
+def int_arg(value, name: str, op: str, allow_bool: bool = False) -> int:
+    """An integer argument (a Python, NumPy or 0-d tensor int, not a bool unless allowed), else
+    TypeError: a float such as `ignore_index=1.0` is refused, as torch's argument parser does."""
+    kind = "bool" if isinstance(value, bool) and not allow_bool else None
     try:
         if kind is None:
             return operator.index(value)
     except TypeError:
         kind = type(value).__name__
     raise TypeError(f"{op}(): argument '{name}' must be an int or tuple of ints, not {kind}")
+
+
+def bool_arg(value, name: str, op: str) -> bool:
+    """A bool argument (a Python bool or a one-element bool tensor), else torch's TypeError.
+
+    torch's argument parser takes no int for a bool: `ceil_mode=1` is a TypeError there.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, torch.Tensor) and value.dtype == torch.bool and value.numel() == 1:
+        return bool(value)
+    raise TypeError(f"{op}(): argument '{name}' must be bool, not {type(value).__name__}")
 
 
 def int_args(value, name: str, op: str) -> int | tuple[int, ...]:

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 
 import torch
 
-from scratch.functional._checks import expand, int_args
+from scratch.functional._checks import bool_arg, expand, int_args
 from scratch.kernels.windows import pool_out_size
 
 __all__ = ["batched", "check_output", "output_size_arg", "window_args"]
 
 
-def window_args(op: str, d: int, kernel_size, stride, padding, dilation=1):
+def window_args(op: str, d: int, kernel_size, stride, padding, dilation=1, **flags):
     """kernel, stride (default: the kernel), padding, dilation as d-tuples, checked as torch."""
     no_stride = stride is None or (isinstance(stride, Sequence) and len(stride) == 0)
     args = {
@@ -22,6 +22,8 @@ def window_args(op: str, d: int, kernel_size, stride, padding, dilation=1):
         "dilation": dilation,
     }
     parsed = {name: int_args(value, name, op) for name, value in args.items()}  # TypeErrors first
+    for name, value in flags.items():  # the bools (ceil_mode=1 is a TypeError in torch)
+        bool_arg(value, name, op)
     kernel, stride, padding, dilation = (expand(v, d, name, op) for name, v in parsed.items())
     for name, values in (("kernel_size", kernel), ("stride", stride), ("dilation", dilation)):
         if min(values) <= 0:
@@ -36,9 +38,11 @@ def window_args(op: str, d: int, kernel_size, stride, padding, dilation=1):
     return kernel, stride, padding, dilation
 
 
-def batched(input: torch.Tensor, d: int, op: str) -> tuple[torch.Tensor, bool]:
+def batched(input: torch.Tensor, d: int, op: str, channels=False) -> tuple[torch.Tensor, bool]:
     """(input with a batch dim, whether one was added); torch's checks of the input's shape."""
-    if input.dim() not in (d + 1, d + 2) or 0 in input.shape[-(d + 1) :]:
+    # channels: an empty channel dim is allowed (torch's adaptive_avg_pool1d/2d allow it)
+    checked = input.shape[-d:] if channels else input.shape[-(d + 1) :]
+    if input.dim() not in (d + 1, d + 2) or 0 in checked:
         raise RuntimeError(
             f"{op}: expected a {d + 1}-d (C, *spatial) or {d + 2}-d (N, C, *spatial) input with "
             f"non-zero sizes except the batch, but got input of shape {tuple(input.shape)}"

@@ -7,6 +7,7 @@ import torch
 from scratch.autograd import Call, kernel_function
 from scratch.functional._checks import check_tensor, softmax_dim, wrap_dim
 from scratch.kernels import DEFAULT_BACKEND, Backend
+from scratch.kernels.dtypes import check_dtype
 
 __all__ = [
     "relu",
@@ -46,22 +47,30 @@ def leaky_relu(
 ) -> torch.Tensor:
     """x if x > 0 else negative_slope * x, as `torch.nn.functional.leaky_relu`."""
     check_tensor(input, "input")
+    check_dtype("leaky_relu", backend, (input,))  # torch refuses the dtype before the slope
     if inplace and negative_slope < 0:
         raise RuntimeError("leaky_relu: in-place with a negative slope is not supported")
     call = Call.of(backend, inplace=inplace, negative_slope=float(negative_slope))
     return _LeakyReLU.apply(call, input)
 
 
+def _float_of(input: torch.Tensor) -> torch.Tensor:
+    """Integer and bool inputs in the default float dtype, as torch's unary float ops promote."""
+    if input.is_floating_point() or input.is_complex():
+        return input
+    return input.to(torch.get_default_dtype())
+
+
 def sigmoid(input: torch.Tensor, *, backend: Backend = DEFAULT_BACKEND) -> torch.Tensor:
-    """1 / (1 + exp(-x)), as `torch.sigmoid`."""
+    """1 / (1 + exp(-x)), as `torch.sigmoid` (integers give the default float dtype)."""
     check_tensor(input, "input")
-    return _Sigmoid.apply(Call.of(backend), input)
+    return _Sigmoid.apply(Call.of(backend), _float_of(input))
 
 
 def tanh(input: torch.Tensor, *, backend: Backend = DEFAULT_BACKEND) -> torch.Tensor:
-    """As `torch.tanh`."""
+    """As `torch.tanh` (integers give the default float dtype)."""
     check_tensor(input, "input")
-    return _Tanh.apply(Call.of(backend), input)
+    return _Tanh.apply(Call.of(backend), _float_of(input))
 
 
 def gelu(

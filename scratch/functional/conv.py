@@ -14,6 +14,7 @@ import torch
 from scratch.autograd import Call, kernel_function
 from scratch.functional._checks import check_tensor, expand, int_arg, int_args
 from scratch.kernels import DEFAULT_BACKEND, Backend, IntOrInts, Pads
+from scratch.kernels.dtypes import check_dtype
 from scratch.kernels.windows import same_padding
 
 __all__ = ["conv1d", "conv2d", "conv3d"]
@@ -96,6 +97,18 @@ def _conv(d, input, weight, bias, stride, padding, dilation, groups, backend, pa
     if padding_mode not in PADDING_MODES:
         raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
     x, unbatched = _batched(input, weight, d, op)
+    check_dtype("conv", backend, (x, weight, bias))  # torch checks dtypes before the kernel
+    if 0 in weight.shape[2:]:  # torch: a RuntimeError, an IndexError for an empty input
+        kind = IndexError if x.numel() == 0 else RuntimeError
+        raise kind(
+            f"{op}: kernel size should be greater than zero, but got weight of size "
+            f"{list(weight.shape)}"
+        )
+    if x.numel() == 0 and x.shape[0] and x.shape[1]:  # an empty plane, not an empty batch
+        raise RuntimeError(
+            "Only zero batch or zero channel inputs are supported, but got input shape: "
+            f"{list(x.shape)}"
+        )
     stride, dilation = (expand(value, d, name, op) for name, value in parsed.items())
     pads = _padding(padding, tuple(weight.shape[2:]), stride, dilation, d)
     _check_values(stride, pads, dilation, groups, padding_mode, empty=x.numel() == 0)
@@ -106,6 +119,8 @@ def _conv(d, input, weight, bias, stride, padding, dilation, groups, backend, pa
         padding_mode=padding_mode,
     )  # fmt: skip
     y = _Conv.apply(call, x, weight, bias)
+    if x.shape[1] == 0:  # torch: in_channels=0 gives an empty (N, 0, *out), zero gradients
+        y = y[:, :0]
     return y.squeeze(0) if unbatched else y
 
 
@@ -177,6 +192,11 @@ def _check_shapes(x: torch.Tensor, weight: torch.Tensor, bias, groups: int) -> N
 def _check_sizes(x: torch.Tensor, weight: torch.Tensor, pads, dilation, padding_mode) -> None:
     """Padding fits the input (F.pad's rules per mode); the dilated kernel fits the padded input."""
     spatial = tuple(x.shape[2:])
+    if padding_mode in ("reflect", "replicate") and 0 in x.shape[1:]:
+        raise RuntimeError(
+            f"padding_mode={padding_mode!r}: expected non-zero sizes except the batch, but got "
+            f"input of shape {list(x.shape)}"
+        )
     for dim, (size, (lo, hi)) in enumerate(zip(spatial, pads), start=2):
         if padding_mode == "reflect" and max(lo, hi) >= size:
             raise RuntimeError(

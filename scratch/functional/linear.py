@@ -27,7 +27,17 @@ def linear(
     -> (*, out_features).
     """
     check_tensor(input, "input")
-    if weight.dim() != 2 or input.dim() == 0 or input.shape[-1] != weight.shape[1]:
+    check_tensor(weight, "weight")
+    if bias is not None:
+        check_tensor(bias, "bias")
+    if input.dim() == 0 or weight.dim() == 0:
+        raise RuntimeError(
+            "both arguments to linear need to be at least 1D, but they are "
+            f"{input.dim()}D and {weight.dim()}D"
+        )
+    if weight.dim() == 1 and bias is None:  # torch: a vector weight gives one output, squeezed
+        return linear(input, weight.unsqueeze(0), backend=backend).squeeze(-1)
+    if weight.dim() != 2 or input.shape[-1] != weight.shape[1]:
         raise RuntimeError(
             f"linear: input of shape {tuple(input.shape)} cannot be multiplied with weight of "
             f"shape {tuple(weight.shape)}: expected input (*, {weight.shape[-1]}) and a 2-d weight"

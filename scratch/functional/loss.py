@@ -14,8 +14,9 @@ import torch
 from torch.nn import _reduction
 
 from scratch.autograd import Call, kernel_function
-from scratch.functional._checks import check_tensor
+from scratch.functional._checks import check_tensor, int_arg
 from scratch.kernels import DEFAULT_BACKEND, Backend
+from scratch.kernels.dtypes import DtypeNotSupported
 
 __all__ = [
     "cross_entropy",
@@ -49,7 +50,7 @@ def _check_inputs(name: str, input: torch.Tensor, target: torch.Tensor) -> None:
     check_tensor(input, "input")
     check_tensor(target, "target")
     if not input.is_floating_point():
-        raise NotImplementedError(f'"{name}" not implemented for {_type_name(input)!r}')
+        raise DtypeNotSupported(f'"{name}" not implemented for {_type_name(input)!r}')
 
 
 def _promoted(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
@@ -114,6 +115,10 @@ def _class_target(input, target, weight, ignore_index: int) -> torch.Tensor:
         raise RuntimeError(
             f"expected scalar type {_type_name(input)} but found {_type_name(weight)} (weight)"
         )
+    if n_classes == 0 and input.dim() > 2:  # torch's nd path cannot view (N, 0, ...)
+        raise RuntimeError(
+            f"size mismatch (got input: {list(input.shape)}, target: {list(target.shape)})"
+        )
     target = target.long()
     counted = target != ignore_index
     outside = counted & ((target < 0) | (target >= n_classes))
@@ -156,8 +161,9 @@ def cross_entropy(
     Shapes: input (N, C, d1, ..., dk) or (C,); target class indices (N, d1, ..., dk) or (),
     or class probabilities of the input's shape; weight (C,) -> (N, d1, ...) for 'none', else ().
     """
+    reduction = _reduction_of(size_average, reduce, reduction)  # torch's Python checks first
+    ignore_index = int_arg(ignore_index, "ignore_index", "cross_entropy_loss", allow_bool=True)
     _check_inputs("cross_entropy", input, target)
-    reduction = _reduction_of(size_average, reduce, reduction)
     if label_smoothing > 1.0:  # torch ignores a smoothing <= 0, so only this end is checked
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     if input.shape == target.shape:  # torch's rule: same shape means class probabilities
@@ -168,7 +174,8 @@ def cross_entropy(
     options = dict(
         ignore_index=int(ignore_index),
         reduction=reduction,
-        label_smoothing=max(float(label_smoothing), 0.0),
+        # torch smooths only when label_smoothing > 0: a NaN or negative value means none
+        label_smoothing=float(label_smoothing) if label_smoothing > 0 else 0.0,
     )
     return _CrossEntropy.apply(Call.of(backend, **options), input, target, weight)
 
@@ -189,8 +196,9 @@ def nll_loss(
     Shapes: input (N, C, d1, ..., dk) or (C,); target (N, d1, ..., dk) or (); weight (C,)
     -> (N, d1, ...) for 'none', else ().
     """
+    reduction = _reduction_of(size_average, reduce, reduction)  # torch's Python checks first
+    ignore_index = int_arg(ignore_index, "ignore_index", "nll_loss_nd", allow_bool=True)
     _check_inputs("nll_loss", input, target)
-    reduction = _reduction_of(size_average, reduce, reduction)
     target = _class_target(input, target, weight, ignore_index)
     call = Call.of(backend, ignore_index=int(ignore_index), reduction=reduction)
     return _NllLoss.apply(call, input, target, weight)
@@ -210,7 +218,8 @@ def mse_loss(
 
     Shapes: input, target broadcastable; weight of the input's shape -> broadcast shape or ().
     """
-    _check_inputs("mse_loss", input, target)
+    check_tensor(input, "input")
+    check_tensor(target, "target")
     if target.size() != input.size():
         warnings.warn(
             f"Using a target size ({target.size()}) that is different to the input size "
@@ -219,6 +228,7 @@ def mse_loss(
             stacklevel=2,
         )
     reduction = _reduction_of(size_average, reduce, reduction)
+    _check_inputs("mse_loss", input, target)
     torch.broadcast_shapes(input.shape, target.shape)  # torch's RuntimeError if they don't
     if weight is not None and weight.size() != input.size():
         raise ValueError(
@@ -244,8 +254,8 @@ def binary_cross_entropy(
     Each log is clamped at -100, as torch. Shapes: input, target (*); weight broadcastable to
     the target -> (*) for 'none', else ().
     """
+    reduction = _reduction_of(size_average, reduce, reduction)  # torch's Python checks first
     _check_inputs("binary_cross_entropy", input, target)
-    reduction = _reduction_of(size_average, reduce, reduction)
     if target.size() != input.size():
         raise ValueError(
             f"Using a target size ({target.size()}) that is different to the input size "
@@ -284,13 +294,16 @@ def binary_cross_entropy_with_logits(
 
     Shapes: input, target (*); weight and pos_weight broadcastable to it -> (*) or ().
     """
+    reduction = _reduction_of(size_average, reduce, reduction)  # torch's Python checks first
     _check_inputs("binary_cross_entropy_with_logits", input, target)
-    reduction = _reduction_of(size_average, reduce, reduction)
     if target.size() != input.size():
         raise ValueError(
             f"Target size ({target.size()}) must be the same as input size ({input.size()})"
         )
     _check_broadcast_to(input.shape, weight=weight, pos_weight=pos_weight)
-    input, target, weight, pos_weight = _promoted(input, target, weight, pos_weight)
+    # torch's rule: the loss takes the target's dtype (it computes in it): so do we
+    input, weight, pos_weight = (
+        None if t is None else t.to(target.dtype) for t in (input, weight, pos_weight)
+    )
     call = Call.of(backend, reduction=reduction)
     return _BinaryCrossEntropyWithLogits.apply(call, input, target, weight, pos_weight)

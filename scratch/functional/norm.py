@@ -7,13 +7,14 @@ import torch
 from scratch.autograd import Call, kernel_function
 from scratch.functional._checks import check_tensor
 from scratch.kernels import DEFAULT_BACKEND, Backend
+from scratch.kernels.dtypes import check_dtype
 
 __all__ = ["batch_norm"]
 
 _BatchNorm = kernel_function("batch_norm")
 
 
-def _check(input, running_mean, running_var, weight, bias, training: bool, eps: float) -> None:
+def _check(input, running_mean, running_var, weight, bias, training, eps, backend) -> None:
     """torch's checks, in torch's order, with its exception types."""
     check_tensor(input, "input")
     if training:
@@ -29,6 +30,12 @@ def _check(input, running_mean, running_var, weight, bias, training: bool, eps: 
     if input.dim() < 2:  # torch fails reading size(1): IndexError in training, else RuntimeError
         kind = IndexError if training else RuntimeError
         raise kind(f"batch_norm expects input (N, C, *), got shape {tuple(input.shape)}")
+    if input.shape[1] == 0 and (weight is not None or bias is not None):  # torch reads w[0]
+        raise IndexError(
+            f"batch_norm: input of shape {tuple(input.shape)} has no channels, but a per-channel "
+            "weight or bias is given (index 0 out of range)"
+        )
+    check_dtype("batch_norm", backend, (input,))  # before the buffers' dtypes, as torch
     tensors = {"running_mean": running_mean, "running_var": running_var}
     for name, t in {**tensors, "weight": weight, "bias": bias}.items():
         if t is None:
@@ -64,7 +71,7 @@ def batch_norm(
 
     Shapes: input (N, C, *), running_mean / running_var / weight / bias (C,) -> (N, C, *).
     """
-    _check(input, running_mean, running_var, weight, bias, training, eps)
+    _check(input, running_mean, running_var, weight, bias, training, eps, backend)
     call = Call.of(backend, training=bool(training), eps=float(eps))
     if not training:
         return _BatchNorm.apply(call, input, weight, bias, running_mean, running_var)

@@ -13,6 +13,7 @@ from scratch.autograd import Call, kernel_function
 from scratch.functional._checks import check_tensor, int_arg
 from scratch.functional._pool_args import batched, check_output, output_size_arg, window_args
 from scratch.kernels import DEFAULT_BACKEND, Backend, IntOrInts
+from scratch.kernels.dtypes import check_dtype
 
 __all__ = [
     "max_pool1d",
@@ -37,9 +38,10 @@ _AdaptiveAvgPool = kernel_function("adaptive_avg_pool")
 def _max_pool(d, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, backend):
     op = f"max_pool{d}d"
     check_tensor(input, "input")
-    kernel, stride, padding, dilation = window_args(op, d, kernel_size, stride, padding, dilation)
+    window = window_args(op, d, kernel_size, stride, padding, dilation, ceil_mode=ceil_mode)
+    kernel, stride, padding, dilation = window
     x, unbatched = batched(input, d, op)
-    check_output(op, x.shape[2:], kernel, stride, padding, dilation, bool(ceil_mode))
+    check_output(op, x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
     call = Call.of(
         backend,
         kernel_size=kernel,
@@ -122,8 +124,9 @@ def _avg_pool(
 ):
     op = f"avg_pool{d}d"
     check_tensor(input, "input")
-    kernel, stride, padding, ones = window_args(op, d, kernel_size, stride, padding)
     divisor = None if divisor is None else int_arg(divisor, "divisor_override", op)
+    flags = {"ceil_mode": ceil_mode, "count_include_pad": count_include_pad}
+    kernel, stride, padding, ones = window_args(op, d, kernel_size, stride, padding, 1, **flags)
     x, unbatched = batched(input, d, op)
     check_output(op, x.shape[2:], kernel, stride, padding, ones, bool(ceil_mode))
     if d == 3 and any(n < k for n, k in zip(x.shape[2:], kernel)):  # torch's avg_pool3d only
@@ -208,7 +211,8 @@ def _adaptive_avg_pool(d: int, input, output_size, backend: Backend) -> torch.Te
     op = f"adaptive_avg_pool{d}d"
     check_tensor(input, "input")
     size = output_size_arg(op, d, output_size, input)
-    x, unbatched = batched(input, d, op)
+    check_dtype("adaptive_avg_pool", backend, (input,))  # torch: the dtype before the shape
+    x, unbatched = batched(input, d, op, channels=d < 3)
     y = _AdaptiveAvgPool.apply(Call.of(backend, output_size=size), x)
     return y.squeeze(0) if unbatched else y
 

@@ -3,6 +3,8 @@ conversion between tensors and the NumPy arrays its kernels read and write."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -16,6 +18,22 @@ from .penalty import *  # noqa: F403
 from .pooling import *  # noqa: F403
 
 _CPU = torch.device("cpu")
+
+
+def _silent(kernel):
+    """`kernel` under `np.errstate(all="ignore")`: NaN and inf are values here, as in torch,
+    which never warns about them; NumPy's RuntimeWarnings would be errors under `-W error`."""
+
+    @functools.wraps(kernel)
+    def run(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return kernel(*args, **kwargs)
+
+    return run
+
+
+for _name in [n for n in dir() if n.endswith(("_forward", "_backward"))]:
+    globals()[_name] = _silent(globals()[_name])
 
 
 def from_tensor(t: torch.Tensor) -> np.ndarray:

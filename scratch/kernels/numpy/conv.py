@@ -126,7 +126,8 @@ def _forward_gemm(cols, weight, bias, geo: ConvGeometry, y) -> None:
     Shapes: cols (C_in * K, <columns of n>), y (n, C_out, P).
     """
     (n, c_out, positions), g = y.shape, geo.groups
-    w = weight.reshape(g, c_out // g, -1)  # (g, C_out/g, C_in/g * K)
+    # explicit sizes, no -1: C_in/g * K may be 0 (in_channels=0)
+    w = weight.reshape(g, c_out // g, math.prod(weight.shape[1:]))  # (g, C_out/g, C_in/g * K)
     if g == 1 and not geo.batch_last:
         # per batch element a strided (C_in * K, P) block of cols: y written in place, no copy
         np.matmul(w[0], cols.reshape(w.shape[2], n, positions).transpose(1, 0, 2), out=y)
@@ -172,8 +173,10 @@ def _weight_taps(weight, geo: ConvGeometry):
     c_out, c_in_g = weight.shape[:2]
     per_gemm = geo.kernel[-1] if c_in_g >= 32 else 1  # taps per GEMM
     # (C_out, C_in/g, *kernel) -> (g, C_out/g, C_in/g, K) -> (g, K, C_in/g, C_out/g)
-    w_t = weight.reshape(geo.groups, c_out // geo.groups, c_in_g, -1).transpose(0, 3, 2, 1)
-    return w_t.reshape(geo.groups, -1, per_gemm * c_in_g, c_out // geo.groups)  # one copy
+    taps = math.prod(geo.kernel)  # explicit sizes, no -1: C_in/g may be 0
+    w_t = weight.reshape(geo.groups, c_out // geo.groups, c_in_g, taps).transpose(0, 3, 2, 1)
+    shape = (geo.groups, taps // per_gemm, per_gemm * c_in_g, c_out // geo.groups)
+    return w_t.reshape(shape)  # one copy
 
 
 def _grad_input(w_t, gy, geo: ConvGeometry, grad_x) -> None:
@@ -186,7 +189,7 @@ def _grad_input(w_t, gy, geo: ConvGeometry, grad_x) -> None:
     (n, c_in, *spatial), out, batch_last = grad_x.shape, geo.out, geo.batch_last
     g, c_out_g, c_in_g = geo.groups, gy.shape[1], c_in // geo.groups
     padded = tuple(size + lo + hi for size, (lo, hi) in zip(spatial, geo.padding))
-    per_gemm = w_t.shape[2] // c_in_g  # taps per GEMM
+    per_gemm = w_t.shape[2] // c_in_g if c_in_g else 1  # taps per GEMM (in_channels=0: any)
     grad_p = np.zeros((g, c_in_g, *cols_dims(n, padded, batch_last)), dtype=gy.dtype)
     block = np.empty((g, per_gemm, c_in_g, *cols_dims(n, out, batch_last)), dtype=gy.dtype)
     block_2d = block.reshape(g, per_gemm * c_in_g, gy.shape[2])  # the GEMM's view of it

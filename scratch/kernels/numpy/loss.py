@@ -8,6 +8,7 @@ class-index targets, the element count otherwise).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -63,12 +64,16 @@ def _class_targets(target, weight, ignore_index: int, cdim: int, dtype) -> Class
     """What both losses over class indices need: safe indices, the mask, w[t], its sum."""
     valid = target != ignore_index
     safe = np.where(valid, target, 0)
+    if weight is not None and weight.size == 0:  # no classes: every target is ignored
+        weight = None
     w_t = np.where(valid, weight[safe], 0) if weight is not None else valid.astype(dtype)
     return ClassTargets(np.expand_dims(safe, cdim), valid, w_t, w_t.sum(dtype=dtype))
 
 
 def _pick(a, targets: ClassTargets, cdim: int):
     """weight[t_i] a[i, t_i], t_i on the class axis; 0 at ignored targets even if a is -inf."""
+    if a.shape[cdim] == 0:  # no classes (every target ignored): nothing to pick
+        return np.zeros_like(targets.w_t)
     picked = np.take_along_axis(a, targets.index, axis=cdim).squeeze(cdim)  # (N, d1, ...)
     return targets.w_t * np.where(targets.valid, picked, 0)
 
@@ -79,9 +84,14 @@ def _class_grad_scale(g, targets: ClassTargets, reduction: str, cdim: int):
     return np.expand_dims(np.where(targets.valid, scaled, 0), cdim)
 
 
+def _rows(shape, cdim: int) -> int:
+    """The number of rows (all dims but the class dim): numel // C fails for C = 0."""
+    return math.prod(tuple(shape[:cdim]) + tuple(shape[cdim + 1 :]))
+
+
 def _log_softmax(x, cdim: int):
     # Subtracting the max keeps exp() <= 1: logits of +-1e4 give exact log-probabilities.
-    logp = x - x.max(axis=cdim, keepdims=True)
+    logp = x - x.max(axis=cdim, keepdims=True, initial=-np.inf)  # C may be 0
     logp -= np.log(np.exp(logp).sum(axis=cdim, keepdims=True))
     return logp
 
@@ -107,15 +117,17 @@ def cross_entropy_forward(x, target, weight, *, ignore_index, reduction, label_s
     w = None if weight is None else along_classes(weight, x.ndim, cdim)
     if np.issubdtype(target.dtype, np.floating):
         # torch: smoothed target t (1 - eps) + eps / C; 'mean' divides by the sample count
-        t = target * (1 - eps) + eps / n_classes if eps > 0 else target
-        loss = _reduce(-(weighted(logp, w) * t).sum(axis=cdim), reduction, x.size // n_classes)
+        t = target * (1 - eps) + eps / max(n_classes, 1) if eps > 0 else target
+        loss = _reduce(-(weighted(logp, w) * t).sum(axis=cdim), reduction, _rows(x.shape, cdim))
         return loss, CrossEntropyCache(logp, t, w, eps, reduction, cdim)
     targets = _class_targets(target, weight, ignore_index, cdim, x.dtype)
     loss = _reduce(-_pick(logp, targets, cdim), reduction, targets.total)
     if eps > 0:
         # torch: (1 - eps) nll + eps / C * smooth, both parts over the same denominator
+        # C = 0: eps / C is inf, as in torch, and the empty smoothing sum times it is NaN
+        spread = eps / n_classes if n_classes else math.inf
         smooth = np.where(targets.valid, -weighted(logp, w).sum(axis=cdim), 0)
-        loss = (1 - eps) * loss + _reduce(smooth, reduction, targets.total) * (eps / n_classes)
+        loss = (1 - eps) * loss + _reduce(smooth, reduction, targets.total) * spread
     return loss, CrossEntropyCache(logp, targets, w, eps, reduction, cdim)
 
 
@@ -126,7 +138,7 @@ def cross_entropy_backward(cache: CrossEntropyCache, grad_y, needs):
         with _quiet():
             return (_class_ce_grad(cache, grad_y) if needs[0] else None), None, None
     with _quiet():
-        scale = grad_y / (logp.size // logp.shape[cdim]) if reduction == "mean" else grad_y
+        scale = grad_y / _rows(logp.shape, cdim) if reduction == "mean" else grad_y
     c = np.expand_dims(scale, cdim) if reduction == "none" else scale  # (N, 1, d1, ...) or ()
     q = weighted(targets, w)  # (N, C, d1, ...)
     grad_x = np.exp(logp) * (q.sum(axis=cdim, keepdims=True) * c) - q * c if needs[0] else None
@@ -142,14 +154,15 @@ def _class_ce_grad(cache: CrossEntropyCache, grad_y):
     n_classes = logp.shape[cdim]
     c = _class_grad_scale(grad_y, targets, reduction, cdim)  # (N, 1, d1, ...)
     hit = (1 - eps) * np.expand_dims(targets.w_t, cdim) * c
-    spread = eps if w is None else eps / n_classes * w.sum()
+    spread = eps if w is None else eps / max(n_classes, 1) * w.sum()
     grad_x = np.exp(logp)  # softmax (N, C, d1, ...), ours to update in place
     grad_x *= hit + spread * c
     # minus hit at the target class (an ignored sample points at class 0 with hit = 0)
-    at_target = np.take_along_axis(grad_x, targets.index, axis=cdim)
-    np.put_along_axis(grad_x, targets.index, at_target - hit, axis=cdim)
+    if n_classes:
+        at_target = np.take_along_axis(grad_x, targets.index, axis=cdim)
+        np.put_along_axis(grad_x, targets.index, at_target - hit, axis=cdim)
     if eps > 0:
-        grad_x -= eps / n_classes * weighted(c, w)
+        grad_x -= eps / max(n_classes, 1) * weighted(c, w)
     return grad_x
 
 
@@ -181,7 +194,8 @@ def nll_loss_backward(cache: NllLossCache, grad_y, needs):
         at_target = -np.expand_dims(targets.w_t, cdim) * c
     # Only the target entries get a gradient, as torch: elsewhere 0, even where c is inf.
     grad_x = np.zeros(shape, dtype=c.dtype)
-    np.put_along_axis(grad_x, targets.index, at_target, axis=cdim)
+    if shape[cdim]:  # no classes: an empty gradient
+        np.put_along_axis(grad_x, targets.index, at_target, axis=cdim)
     return grad_x, None, None
 
 

@@ -193,7 +193,8 @@ def adaptive_avg_pool_forward(x, *, output_size):
     As `torch.nn.functional.adaptive_avg_pool1d`, `adaptive_avg_pool2d` and `adaptive_avg_pool3d`.
 
     Shapes: x (N, C, *spatial) -> y (N, C, *output_size). Applies one averaging matrix per dim
-    (separable). A NaN or inf reaches every output along its rows (0 * inf), not only its windows.
+    (separable); along a dim whose values are not all finite it sums each window's own members
+    instead, so a NaN or inf reaches only the windows that hold it (0 * inf would spread it).
     """
     spatial = x.shape[-len(output_size) :]
     means = [_mean_matrix(n, o, x.dtype) for n, o in zip(spatial, output_size)]
@@ -204,7 +205,7 @@ def adaptive_avg_pool_backward(cache: AdaptiveAvgPoolCache, grad_y, needs):
     """grad_x: the transposed averaging matrices applied to grad_y."""
     if not needs[0]:
         return (None,)
-    return (_contract(grad_y, [m.T for m in cache.means]),)
+    return (_contract(grad_y, cache.means, transpose=True),)
 
 
 def _mean_matrix(size: int, out: int, dtype) -> np.ndarray:
@@ -215,9 +216,33 @@ def _mean_matrix(size: int, out: int, dtype) -> np.ndarray:
     return (inside / (end - start)[:, None]).astype(dtype)
 
 
-def _contract(a: np.ndarray, matrices: list[np.ndarray]) -> np.ndarray:
-    """Apply matrix d, (m_d, n_d), along spatial dim d: (N, C, *n) -> (N, C, *m), contiguous."""
+def _contract(a: np.ndarray, matrices: list[np.ndarray], transpose: bool = False) -> np.ndarray:
+    """Apply matrix d, (m_d, n_d) (or its transpose), along spatial dim d, contiguous result."""
     for d, m in enumerate(matrices):
         axis = a.ndim - len(matrices) + d
-        a = np.moveaxis(np.moveaxis(a, axis, -1) @ m.T, -1, axis)
+        if np.isfinite(a).all():
+            m = m.T if transpose else m
+            a = np.moveaxis(np.moveaxis(a, axis, -1) @ m.T, -1, axis)
+        else:
+            a = np.moveaxis(_window_sums(np.moveaxis(a, axis, 0), m, transpose), 0, axis)
     return np.ascontiguousarray(a)
+
+
+def _window_sums(a: np.ndarray, m: np.ndarray, transpose: bool) -> np.ndarray:
+    """`m @ a` (or `m.T @ a`) along axis 0, adding only each window's members, tap by tap.
+
+    Shapes: a (n, ...) -> (out, ...) with m (out, size); n is size (or out if transposed).
+    """
+    out, size = m.shape
+    inside = m != 0  # (out, size): each window a run of consecutive members
+    start, length = inside.argmax(axis=1), inside.sum(axis=1)
+    weight = m[np.arange(out), start].reshape((-1,) + (1,) * (a.ndim - 1))  # 1 / length
+    result = np.zeros((size if transpose else out, *a.shape[1:]), a.dtype)
+    for k in range(int(length.max(initial=0))):
+        valid = (k < length).reshape(weight.shape)
+        member = np.minimum(start + k, size - 1)
+        if transpose:  # window i gives a[i] / length_i to each of its members
+            np.add.at(result, member, np.where(valid, a * weight, 0))
+        else:
+            result += np.where(valid, a[member], 0)
+    return result if transpose else result * weight

@@ -117,7 +117,8 @@ def _forward_gemm(cols, weight, bias, geo: ConvGeometry, y) -> None:
     Shapes: cols (C_in * K, <columns of n>), y (n, C_out, P).
     """
     (n, c_out, positions), g = y.shape, geo.groups
-    w = weight.reshape(g, c_out // g, -1)  # (g, C_out/g, C_in/g * K)
+    # explicit sizes, no -1: C_in/g * K may be 0 (in_channels=0)
+    w = weight.reshape(g, c_out // g, math.prod(weight.shape[1:]))  # (g, C_out/g, C_in/g * K)
     y_cols = torch.matmul(w, cols.view(g, w.shape[2], n * positions))  # (g, C_out/g, n * P)
     columns = cols_dims(n, (positions,), geo.batch_last)
     y_cols = _to_batch_channel(y_cols.view(c_out, *columns), geo.batch_last)  # (n, C_out, P)
@@ -153,8 +154,9 @@ def _weight_taps(weight, geo: ConvGeometry):
     # taps per GEMM: with many channels each tap's GEMM is large, its fixed cost small
     g, per_gemm = geo.groups, geo.kernel[-1] if c_in_g < 32 else 1
     # (C_out, C_in/g, *kernel) -> (g, C_out/g, C_in/g, K) -> (K, g, C_in/g, C_out/g)
-    w_t = weight.reshape(g, c_out // g, c_in_g, -1).permute(3, 0, 2, 1)
-    rows = w_t.shape[0] // per_gemm
+    taps = math.prod(geo.kernel)  # explicit sizes, no -1: C_in/g may be 0 (in_channels=0)
+    w_t = weight.reshape(g, c_out // g, c_in_g, taps).permute(3, 0, 2, 1)
+    rows = taps // per_gemm
     # (K / per, per, g, C_in/g, C_out/g) -> (K / per, g, per * C_in/g, C_out/g): one copy
     w_t = w_t.reshape(rows, per_gemm, g, c_in_g, c_out // g).transpose(1, 2)
     return w_t.reshape(rows, g, per_gemm * c_in_g, c_out // g)
@@ -169,6 +171,8 @@ def _grad_input(w_t, gy, geo: ConvGeometry, grad_x) -> None:
     """
     (n, c_in, *spatial), out, batch_last = grad_x.shape, geo.out, geo.batch_last
     g, c_in_g = geo.groups, c_in // geo.groups
+    if grad_x.numel() == 0:  # in_channels=0 or an empty batch: nothing to add back
+        return
     padded = tuple(size + lo + hi for size, (lo, hi) in zip(spatial, geo.padding))
     per_gemm = w_t.shape[2] // c_in_g  # taps per GEMM
     grad_p = gy.new_zeros((g, c_in_g, *cols_dims(n, padded, batch_last)))

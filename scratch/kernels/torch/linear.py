@@ -29,9 +29,10 @@ def linear_forward(x, weight, bias):
 
 def linear_backward(cache: LinearCache, grad_y, needs):
     x, weight, has_bias = cache
-    grad_2d = grad_y.reshape(-1, weight.shape[0])  # (prod(*), out)
+    rows = math.prod(grad_y.shape[:-1])  # explicit, no -1: out or in may be 0
+    grad_2d = grad_y.reshape(rows, weight.shape[0])  # (prod(*), out)
     grad_x = grad_y @ weight if needs[0] else None
-    grad_weight = grad_2d.T @ x.reshape(-1, weight.shape[1]) if needs[1] else None
+    grad_weight = grad_2d.T @ x.reshape(rows, weight.shape[1]) if needs[1] else None
     grad_bias = grad_2d.sum(dim=0) if has_bias and needs[2] else None
     return grad_x, grad_weight, grad_bias
 

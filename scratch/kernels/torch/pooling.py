@@ -211,7 +211,8 @@ def adaptive_avg_pool_forward(x, *, output_size):
     As `torch.nn.functional.adaptive_avg_pool1d`, `adaptive_avg_pool2d` and `adaptive_avg_pool3d`.
 
     Shapes: x (N, C, *spatial) -> y (N, C, *output_size). Applies one averaging matrix per dim
-    (separable). A NaN or inf reaches every output along its rows (0 * inf), not only its windows.
+    (separable); along a dim whose values are not all finite it sums each window's own members
+    instead, so a NaN or inf reaches only the windows that hold it (0 * inf would spread it).
     """
     spatial = x.shape[-len(output_size) :]
     means = [_mean_matrix(n, o, x) for n, o in zip(spatial, output_size)]
@@ -222,7 +223,7 @@ def adaptive_avg_pool_backward(cache: AdaptiveAvgPoolCache, grad_y, needs):
     """grad_x: the transposed averaging matrices applied to grad_y."""
     if not needs[0]:
         return (None,)
-    return (_contract(grad_y, [m.T for m in cache.means]),)
+    return (_contract(grad_y, cache.means, transpose=True),)
 
 
 def _mean_matrix(size: int, out: int, like: torch.Tensor) -> torch.Tensor:
@@ -236,11 +237,34 @@ def _mean_matrix(size: int, out: int, like: torch.Tensor) -> torch.Tensor:
     return inside.to(dtype) / (end - start).to(dtype)
 
 
-def _contract(a: torch.Tensor, matrices: list[torch.Tensor]) -> torch.Tensor:
-    """Apply matrix d, (m_d, n_d), along spatial dim d: (N, C, *n) -> (N, C, *m), contiguous."""
+def _contract(a: torch.Tensor, matrices: list[torch.Tensor], transpose: bool = False):
+    """Apply matrix d, (m_d, n_d) (or its transpose), along spatial dim d, contiguous result."""
     dtype = a.dtype
     a = a.to(matrices[0].dtype)
     for d, m in enumerate(matrices):
         axis = a.ndim - len(matrices) + d
-        a = (a.movedim(axis, -1) @ m.T).movedim(-1, axis)
+        if bool(a.isfinite().all()):
+            a = (a.movedim(axis, -1) @ (m if transpose else m.T)).movedim(-1, axis)
+        else:
+            a = _window_sums(a.movedim(axis, 0), m, transpose).movedim(0, axis)
     return a.to(dtype).contiguous()
+
+
+def _window_sums(a: torch.Tensor, m: torch.Tensor, transpose: bool) -> torch.Tensor:
+    """`m @ a` (or `m.T @ a`) along dim 0, adding only each window's members, tap by tap.
+
+    Shapes: a (n, ...) -> (out, ...) with m (out, size); n is size (or out if transposed).
+    """
+    out, size = m.shape
+    inside = m != 0  # (out, size): each window a run of consecutive members
+    start, length = inside.int().argmax(dim=1), inside.sum(dim=1)
+    weight = m[torch.arange(out, device=m.device), start].reshape((-1,) + (1,) * (a.ndim - 1))
+    result = a.new_zeros((size if transpose else out, *a.shape[1:]))
+    for k in range(int(length.max()) if out else 0):
+        valid = (k < length).reshape(weight.shape)
+        member = (start + k).clamp(max=size - 1)
+        if transpose:  # window i gives a[i] / length_i to each of its members
+            result.index_add_(0, member, torch.where(valid, a * weight, 0))
+        else:
+            result += torch.where(valid, a.index_select(0, member), 0)
+    return result if transpose else result * weight

@@ -62,6 +62,18 @@ _CONV1D_3D = [
     Case("conv3d-same-even", "Conv3d", (randn(1, 2, 3, 3, 4),), (2, 2, (2, 3, 2)),
          {"padding": "same"}),
     Case("conv3d-unbatched", "Conv3d", (randn(2, 3, 4, 3),), (2, 2, 2)),
+    # >= 32 input channels per group: the kernels' wide-channel paths (several taps per GEMM)
+    Case("conv1d-wide-channels", "Conv1d", (randn(2, 32, 9),), (32, 4, 3), {"padding": 1}),
+    Case("conv1d-wide-channels-groups", "Conv1d", (randn(1, 64, 7),), (64, 4, 3), {"groups": 2}),
+    Case("conv3d-wide-channels", "Conv3d", (randn(1, 32, 3, 4, 3),), (32, 2, 2), gradcheck=False),
+    # padding='same' with kernel 2: one-sided padding, through each non-zero padding_mode
+    *(Case(f"conv{d}d-same-k2-{mode}", f"Conv{d}d", (randn(2, 2, *(5, 4, 3)[:d]),), (2, 3, 2),
+           {"padding": "same", "padding_mode": mode}) for d in (1, 2)
+      for mode in ("reflect", "replicate", "circular")),
+    # an empty batch takes dilation 0 in torch (in_channels=0: tests/test_bad_input.py, since
+    # torch's empty (N, 0, *out) there is no rule a user's own layer should be graded on)
+    Case("conv2d-empty-batch-dilation-0", "Conv2d", (randn(0, 2, 5, 5),), (2, 3, 3),
+         {"dilation": 0}, gradcheck=False),
 ]  # fmt: skip
 
 CASES = _CONV2D + _CONV1D_3D
@@ -89,4 +101,10 @@ ERROR_CASES = [
     ErrorCase("conv2d-groups-not-dividing", "Conv2d", (randn(1, 4, 5, 5),), (4, 6, 3),
               {"groups": 4}),
     ErrorCase("conv2d-bad-padding-mode", "Conv2d", (X4,), (3, 4, 3), {"padding_mode": "wrap"}),
+    ErrorCase("conv2d-kernel-0", "Conv2d", (X4,), (3, 4, 0)),
+    ErrorCase("conv1d-kernel-0-empty-batch", "Conv1d", (randn(0, 3, 5),), (3, 4, 0)),
+    ErrorCase("conv1d-empty-plane-padded", "Conv1d", (randn(1, 2, 0),), (2, 2, 1), {"padding": 1}),
+    ErrorCase("conv3d-empty-spatial", "Conv3d", (randn(1, 2, 3, 0, 4),), (2, 2, 1)),
+    ErrorCase("conv2d-reflect-no-channels", "Conv2d", (randn(1, 0, 4, 4),), (0, 2, 3),
+              {"padding": 1, **REFLECT}),
 ]  # fmt: skip

@@ -6,11 +6,18 @@ raise what torch raises); `scratch.verify.cases` concatenates them. Names read `
 
 from __future__ import annotations
 
+import math
+
 from scratch.verify.parity import Case, ErrorCase, randn, strided, transposed, values
 
 # Values exactly at the kinks (0) and either side, for relu-like layers; tie-free elsewhere.
 KINKS = [[-2.0, -0.5, 0.0, 0.5, 2.0], [0.0, -1e-3, 1e-3, -3.0, 3.0]]
 EXTREME = [[1e4, -1e4, 0.0, 3.0], [-1e4, -1e4, -1e4, -1e4]]
+# NaN and +-inf beside ordinary values: torch's mask rules at NaN (relu: `y <= 0 ? 0 : grad`).
+NONFINITE = [[math.nan, -1.0, 0.0, 2.0], [math.inf, -math.inf, math.nan, 0.5]]
+# Not +inf for GELU: torch's float32 GELU(+inf) is NaN (its vectorized erf), ours +inf, which
+# is right (x * Phi(x) -> x); that difference is torch's and stays.
+NONFINITE_GELU = [[math.nan, -1.0, 0.0, 2.0], [1e30, -math.inf, math.nan, 0.5]]
 
 CASES = [
     Case("linear-2d", "Linear", (randn(4, 5),), (5, 3)),
@@ -19,6 +26,10 @@ CASES = [
     Case("linear-3d-nobias", "Linear", (randn(2, 3, 5),), (5, 4), {"bias": False}),
     Case("linear-noncontiguous", "Linear", (randn(5, 4, view=transposed),), (5, 3)),
     Case("linear-empty-batch", "Linear", (randn(0, 5),), (5, 3), gradcheck=False),
+    Case("linear-in-features-0", "Linear", (randn(3, 0),), (0, 2), gradcheck=False),
+    Case("linear-out-features-0", "Linear", (randn(3, 4),), (4, 0), gradcheck=False),
+    Case("softmax-empty-dim", "Softmax", (randn(3, 0),), kwargs={"dim": 1}, gradcheck=False),
+    Case("logsoftmax-empty-dim", "LogSoftmax", (randn(2, 0, 3),), kwargs={"dim": 1}),
     Case("flatten-default", "Flatten", (randn(2, 3, 4, 2),)),
     Case("flatten-middle", "Flatten", (randn(2, 3, 4, 2),), (1, 2)),
     Case("flatten-negative-dims", "Flatten", (randn(2, 3, 4, 6, view=strided),), (-3, -1)),
@@ -47,6 +58,18 @@ CASES = [
     Case("logsoftmax-unbatched", "LogSoftmax", (randn(6),), kwargs={"dim": 0}),
     Case("logsoftmax-implicit-1d", "LogSoftmax", (randn(6),)),
     Case("logsoftmax-extreme", "LogSoftmax", (values(EXTREME),), kwargs={"dim": 1}),
+    *(
+        Case(f"{layer.lower()}-nonfinite", layer, (values(NONFINITE),), kwargs=kw, gradcheck=False)
+        for layer, kw in [
+            ("ReLU", {}),
+            ("LeakyReLU", {}),
+            ("Sigmoid", {}),
+            ("Tanh", {}),
+            ("Softmax", {"dim": 1}),
+            ("LogSoftmax", {"dim": 1}),
+        ]
+    ),
+    Case("gelu-nonfinite", "GELU", (values(NONFINITE_GELU),), gradcheck=False),
     Case("dropout-train", "Dropout", (randn(8, 16),)),
     Case("dropout-p0.2-4d", "Dropout", (randn(2, 3, 4, 5),), (0.2,)),
     Case("dropout-p1", "Dropout", (randn(4, 5),), (1.0,)),

@@ -7,6 +7,8 @@ Names read `<layer>-<what>`, the layer in lower case (crossentropy-, nll-, mse-,
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from scratch.verify.parity import (
@@ -212,9 +214,50 @@ BCE = [
     ),
 ]
 
-CASES = CROSS_ENTROPY + NLL + MSE + BCE
+
+def _fixed(*shape: int, value: int) -> Input:
+    return Input(lambda g, dt: torch.full(shape, value, dtype=torch.int64))
+
+
+def _other_dtype(*shape: int) -> Input:
+    """float64 probabilities, whatever the case's dtype (float32 rows: a float64 target)."""
+    return Input(lambda g, dt: torch.rand(shape, generator=g, dtype=torch.float64), grad=False)
+
+
+EDGE = [
+    # label_smoothing=nan or < 0 means no smoothing in torch (it smooths only when > 0)
+    Case("crossentropy-label-smoothing-nan", "CrossEntropyLoss", (randn(3, 4), targets([0, 3, 1])),
+         kwargs={"label_smoothing": math.nan}),
+    Case("crossentropy-label-smoothing-negative", "CrossEntropyLoss",
+         (randn(3, 4), targets([0, 3, 1])), kwargs={"label_smoothing": -0.5}),
+    # no classes (every target ignored): an empty gradient, torch's NaN mean
+    Case("crossentropy-no-classes", "CrossEntropyLoss", (randn(2, 0), _fixed(2, value=-100)),
+         gradcheck=False),
+    Case("nll-no-classes-sum", "NLLLoss", (randn(2, 0), _fixed(2, value=-100)),
+         kwargs={"reduction": "sum"}, gradcheck=False),
+    # BCEWithLogits' result takes the target's dtype (torch's rule), input and target differ
+    Case("bcelogits-target-other-dtype", "BCEWithLogitsLoss", (randn(3, 4), _other_dtype(3, 4)),
+         gradcheck=False),
+    Case("bcelogits-target-other-dtype-none", "BCEWithLogitsLoss",
+         (randn(3, 4), _other_dtype(3, 4)), kwargs={"reduction": "none"}, gradcheck=False),
+]  # fmt: skip
+
+CASES = CROSS_ENTROPY + NLL + MSE + BCE + EDGE
 
 ERROR_CASES = [
+    ErrorCase(
+        "crossentropy-ignore-index-float",
+        "CrossEntropyLoss",
+        (randn(3, 4), targets([0, 1, 2])),
+        kwargs={"ignore_index": 1.0},
+    ),
+    ErrorCase(
+        "nll-ignore-index-float",
+        "NLLLoss",
+        (randn(3, 4), targets([0, 1, 2])),
+        kwargs={"ignore_index": 1.0},
+    ),
+    ErrorCase("nll-no-classes-nd", "NLLLoss", (randn(2, 0, 3), _fixed(2, 3, value=-100))),
     ErrorCase(
         "crossentropy-target-out-of-bounds", "CrossEntropyLoss", (randn(3, 4), targets([0, 1, 7]))
     ),

@@ -58,7 +58,9 @@ CASES = [
     ),
     Case("batchnorm3d-train", "BatchNorm3d", (randn(2, 2, 3, 4, 3),), (2,)),
     Case("batchnorm3d-eval", "BatchNorm3d", (randn(2, 2, 3, 4, 3),), (2,), train=False),
-]
+    Case("batchnorm1d-no-features-no-affine", "BatchNorm1d", (randn(4, 0),), (0,),
+         {"affine": False, "track_running_stats": False}, gradcheck=False),
+]  # fmt: skip
 
 ERROR_CASES = [
     ErrorCase("batchnorm1d-batch1-train", "BatchNorm1d", (randn(1, 5),), (5,)),
@@ -68,4 +70,5 @@ ERROR_CASES = [
     ErrorCase("batchnorm3d-4d-input", "BatchNorm3d", (randn(2, 3, 4, 4),), (3,)),
     ErrorCase("batchnorm2d-features-mismatch", "BatchNorm2d", (randn(2, 4, 3, 3),), (3,)),
     ErrorCase("batchnorm2d-eps-zero-train", "BatchNorm2d", (randn(2, 3, 3, 3),), (3, 0.0)),
+    ErrorCase("batchnorm1d-no-features", "BatchNorm1d", (randn(4, 0),), (0,)),
 ]

@@ -1,0 +1,120 @@
+"""Which dtypes each kernel computes: the one dtype gate, called by the bridge before a kernel runs.
+
+The rule: for each op, what torch computes for a dtype (on the CPU) we compute the same, result
+dtype included, or refuse; a dtype torch refuses we refuse too. A refusal is always
+`DtypeNotSupported`, a `NotImplementedError` (the type torch raises for a dtype it lacks, and a
+`RuntimeError`, the type torch raises for mixed dtypes), so `except` clauses written for torch
+catch it; its message names the op, the dtype and the backend, and says whether torch computes
+it. Integer inputs to `sigmoid` / `tanh` are promoted to the default float dtype by the
+functionals first, as torch does.
+
+Per op family (torch's CPU behaviour, checked by tests/test_dtypes.py):
+
+* computed by both: float16, float32, float64; bfloat16 on the torch backend only (NumPy has
+  none); integers (not bool) for relu and max_pool2d/3d; every dtype NumPy holds for flatten.
+* computed by torch, refused by us (`DtypeNotSupported`): complex for sigmoid, tanh, conv and
+  linear (torch's complex gradients are conjugate-Wirtinger; ours are not written for it);
+  integer conv / linear (all operands integer); int64 avg_pool (torch's integer division);
+  bfloat16 on the NumPy backend.
+* refused by both: everything else (torch raises NotImplementedError for most ops, and
+  RuntimeError for dropout, conv and linear, whose refusals come from a dtype mismatch).
+  torch sometimes computes an *empty* tensor of a dtype it refuses otherwise; we refuse it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+import torch
+
+__all__ = ["DtypeNotSupported", "check_dtype", "computed"]
+
+FLOATS = frozenset({torch.float16, torch.float32, torch.float64})
+BF16 = frozenset({torch.bfloat16})
+F16 = frozenset({torch.float16})
+INTS = frozenset({torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64})
+COMPLEX = frozenset({torch.complex64, torch.complex128})
+EVERY = frozenset(
+    getattr(torch, name)
+    for name in dir(torch)
+    if isinstance(getattr(torch, name, None), torch.dtype)
+)
+
+Options: TypeAlias = tuple[tuple[str, Any], ...]
+
+
+class DtypeNotSupported(NotImplementedError):
+    """A dtype scratch does not compute for this op: refused, never computed wrongly."""
+
+
+# op -> (dtypes torch computes, dtypes scratch computes).
+# A key "op/d" refines an op for d spatial dims (pools); bfloat16 is added on the torch backend.
+_TABLE: dict[str, tuple[frozenset, frozenset]] = {
+    "relu": (FLOATS | BF16 | INTS, FLOATS | INTS),
+    "leaky_relu": (FLOATS | BF16, FLOATS),
+    "sigmoid": (FLOATS | BF16 | COMPLEX, FLOATS),
+    "tanh": (FLOATS | BF16 | COMPLEX, FLOATS),
+    "gelu": (FLOATS | BF16, FLOATS),
+    "softmax": (FLOATS | BF16, FLOATS),
+    "log_softmax": (FLOATS | BF16, FLOATS),
+    "dropout": (FLOATS | BF16, FLOATS),
+    "batch_norm": (FLOATS | BF16, FLOATS),
+    "conv": (FLOATS | BF16 | COMPLEX | INTS, FLOATS),
+    "linear": (FLOATS | BF16 | COMPLEX | INTS, FLOATS),
+    "flatten": (EVERY, FLOATS | INTS | COMPLEX | {torch.bool}),
+    "cross_entropy": (FLOATS | BF16, FLOATS),
+    "nll_loss": (FLOATS | BF16, FLOATS),
+    "mse_loss": (FLOATS | BF16, FLOATS),
+    "binary_cross_entropy": (FLOATS | BF16, FLOATS),
+    "binary_cross_entropy_with_logits": (FLOATS | BF16, FLOATS),
+    "max_pool/1": (FLOATS | BF16, FLOATS),
+    "max_pool": (FLOATS | BF16 | INTS, FLOATS | INTS),
+    "avg_pool": (FLOATS | BF16 | {torch.int64}, FLOATS),
+    "avg_pool/3": (FLOATS - F16 | {torch.int64}, FLOATS - F16),
+    "adaptive_avg_pool": (FLOATS | BF16, FLOATS),
+}
+_SIZED = {"max_pool": "kernel_size", "avg_pool": "kernel_size"}
+_SAME_DTYPE = {"conv", "linear"}  # torch refuses operands of different dtypes (RuntimeError)
+
+
+def _entry(op: str, options: Options) -> tuple[frozenset, frozenset]:
+    sized = _SIZED.get(op)
+    if sized is not None:
+        size = dict(options).get(sized)
+        return _TABLE.get(f"{op}/{len(size)}", _TABLE[op]) if size else _TABLE[op]
+    return _TABLE.get(op, (EVERY, EVERY))
+
+
+def computed(op: str, backend: Any, options: Options = ()) -> frozenset:
+    """The dtypes scratch computes for `op` on `backend` (a name or a kernel module)."""
+    torch_computes, ours = _entry(op, options)
+    if _is_torch(backend):
+        ours = ours | (torch_computes & BF16)
+    return ours
+
+
+def _is_torch(backend: Any) -> bool:
+    return backend == "torch" or getattr(backend, "__name__", "") == "scratch.kernels.torch"
+
+
+def check_dtype(op: str, backend: Any, inputs: tuple, options: Options = ()) -> None:
+    """Refuse the first tensor's dtype unless scratch computes it for `op` (see the module doc).
+
+    `options` are the op's keyword options as (name, value) pairs (pools read their rank).
+    """
+    x = next((t for t in inputs if t is not None), None)
+    if x is None:
+        return
+    torch_computes, ours = _entry(op, options)
+    if x.dtype in ours or (x.dtype in BF16 and x.dtype in torch_computes and _is_torch(backend)):
+        return
+    name = getattr(backend, "__name__", backend)
+    if op in _SAME_DTYPE and any(t is not None and t.dtype != x.dtype for t in inputs):
+        described = ", ".join(str(t.dtype) for t in inputs if t is not None)
+        raise DtypeNotSupported(f"scratch {op}: expected operands of one dtype, got {described}")
+    if x.dtype in torch_computes:
+        raise DtypeNotSupported(
+            f"scratch {op}: {x.dtype} is not supported by the {name} backend (torch computes "
+            "it; scratch refuses rather than compute it differently): use a float dtype"
+        )
+    raise DtypeNotSupported(f"scratch {op}: {x.dtype} is not supported (torch refuses it too)")

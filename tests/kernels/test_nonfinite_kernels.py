@@ -1,0 +1,67 @@
+"""Kernel rows for non-finite values: a NaN or inf reaches exactly what torch lets it reach."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import scratch.functional as SF
+from scratch.kernels import BACKENDS
+
+INF, NAN = math.inf, math.nan
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "x, out, grad",
+    [
+        ([INF, 1, 2, 3], 2, [1.0, 2.0]),  # the issue's example: torch gives [inf, 2.5]
+        ([1, 2, 3, 4, 5], 3, [INF, 1.0, -1.0]),  # an inf upstream gradient, overlapping windows
+        ([NAN, 1, -INF, 2, 0, 1, 3], 4, [NAN, 1.0, 2.0, 3.0]),
+        ([INF] * 4, 3, [1.0, 2.0, 3.0]),
+    ],
+    ids=["inf-input", "inf-grad", "nan-and-inf", "all-inf"],
+)
+def test_adaptive_avg_pool_nonfinite(backend, x, out, grad):
+    """adaptive_avg_pool1d forward and backward with non-finite input or upstream gradient."""
+    leaf = torch.tensor([[x]], dtype=torch.float64, requires_grad=True)
+    g = torch.tensor([[grad]], dtype=torch.float64)
+    expected = F.adaptive_avg_pool1d(leaf, out)
+    actual = SF.adaptive_avg_pool1d(leaf, out, backend=backend)
+    torch.testing.assert_close(actual, expected, equal_nan=True)
+    (want,) = torch.autograd.grad(expected, leaf, g)
+    (got,) = torch.autograd.grad(actual, leaf, g)
+    torch.testing.assert_close(got, want, equal_nan=True)
+
+
+NONFINITE = [[INF, -INF, NAN, 1e30], [-1e30, 0.0, 1.0, -1.0]]
+SILENT = {
+    "gelu": lambda x: SF.gelu(x, backend="numpy"),
+    "gelu-tanh": lambda x: SF.gelu(x, "tanh", backend="numpy"),
+    "softmax": lambda x: SF.softmax(x, 1, backend="numpy"),
+    "log_softmax": lambda x: SF.log_softmax(x, 1, backend="numpy"),
+    "batch_norm": lambda x: SF.batch_norm(x, None, None, training=True, backend="numpy"),
+    "mse_loss": lambda x: SF.mse_loss(x, torch.zeros_like(x), backend="numpy"),
+    "bce_with_logits": lambda x: SF.binary_cross_entropy_with_logits(
+        x, torch.full_like(x, 0.5), backend="numpy"
+    ),
+    "cross_entropy": lambda x: SF.cross_entropy(x, torch.tensor([0, 3]), backend="numpy"),
+    "linear": lambda x: SF.linear(x, torch.ones(2, 4, dtype=x.dtype), backend="numpy"),
+    "avg_pool1d": lambda x: SF.avg_pool1d(x[None], 2, backend="numpy"),
+    "adaptive_avg_pool1d": lambda x: SF.adaptive_avg_pool1d(x[None], 3, backend="numpy"),
+}
+
+
+@pytest.mark.parametrize("op", SILENT)
+def test_numpy_kernels_silent_on_nonfinite(op):
+    """No NumPy RuntimeWarning where torch is silent (overflow, invalid value): -W error safe."""
+    x = torch.tensor(NONFINITE, dtype=torch.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        y = SILENT[op](x)
+        y.backward(torch.ones_like(y))
+    assert x.grad is not None and x.grad.shape == x.shape

@@ -1,0 +1,289 @@
+"""Named rows for bad and odd input: the dtype rule, argument types, in-place changes before
+backward, and every requires_grad subset of linear and batch norm, each next to torch."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import scratch.functional as F
+import scratch.nn
+from scratch.kernels import BACKENDS
+from scratch.kernels.dtypes import DtypeNotSupported
+
+# --- The dtype rule (scratch/kernels/dtypes.py) -------------------------------------------------
+
+X = torch.tensor([[0, 1, 250, 3]], dtype=torch.int64)
+COMPUTED = {  # torch computes these; so do we, result dtype included
+    "sigmoid-uint8": (lambda f, **k: f.sigmoid(X.to(torch.uint8), **k)),
+    "tanh-int32": (lambda f, **k: f.tanh(X.to(torch.int32), **k)),
+    "sigmoid-bool": (lambda f, **k: f.sigmoid(X > 1, **k)),
+    "relu-int64": (lambda f, **k: f.relu(X - 2, **k)),
+    "maxpool2d-int32": (lambda f, **k: f.max_pool2d(X.to(torch.int32).reshape(1, 1, 2, 2), 2, **k)),
+    "sigmoid-float16": (lambda f, **k: f.sigmoid(X.to(torch.float16), **k)),
+    "tanh-float16": (lambda f, **k: f.tanh(X.to(torch.float16), **k)),
+    "flatten-bool": (lambda f, **k: f.flatten(X.reshape(2, 2) > 1, **k)),
+}
+REFUSED = {  # torch refuses (or computes what we refuse): DtypeNotSupported, never a wrong value
+    "sigmoid-complex64": (lambda f, **k: f.sigmoid(X.to(torch.complex64), **k)),
+    "tanh-complex128": (lambda f, **k: f.tanh(X.to(torch.complex128), **k)),
+    "relu-bool": (lambda f, **k: f.relu(X > 1, **k)),
+    "gelu-int64": (lambda f, **k: f.gelu(X, **k)),
+    "softmax-int64": (lambda f, **k: f.softmax(X, 1, **k)),
+    "adaptiveavgpool1d-int64": (lambda f, **k: f.adaptive_avg_pool1d(X[None], 2, **k)),
+    "avgpool1d-int64": (lambda f, **k: f.avg_pool1d(X[None], 2, **k)),
+    "maxpool1d-int64": (lambda f, **k: f.max_pool1d(X[None], 2, **k)),
+    "batchnorm-int64": (
+        lambda f, **k: f.batch_norm(X.reshape(2, 2), None, None, training=True, **k)
+    ),
+    "linear-int64": (lambda f, **k: f.linear(X, torch.ones(2, 4), **k)),
+    "conv1d-int64": (lambda f, **k: f.conv1d(X[None], torch.ones(1, 1, 2), **k)),
+    "dropout-int64": (lambda f, **k: f.dropout(X, 0.5, **k)),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("row", COMPUTED, ids=str)
+def test_dtype_torch_computes(row, backend):
+    """Values and result dtype as torch's."""
+    expected = COMPUTED[row](
+        TF if row.split("-")[0] not in ("sigmoid", "tanh", "flatten") else torch
+    )
+    actual = COMPUTED[row](F, backend=backend)
+    assert actual.dtype == expected.dtype
+    torch.testing.assert_close(actual, expected)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("row", REFUSED, ids=str)
+def test_dtype_refused(row, backend):
+    """A refusal names the dtype and the backend and is the RuntimeError family torch raises."""
+    with pytest.raises(DtypeNotSupported, match="torch\\.") as info:
+        REFUSED[row](F, backend=backend)
+    assert isinstance(info.value, NotImplementedError | RuntimeError)
+
+
+def test_bfloat16_refused_on_numpy_computed_on_torch():
+    x = torch.randn(3, 4).bfloat16()
+    with pytest.raises(DtypeNotSupported, match="numpy backend"):
+        F.sigmoid(x, backend="numpy")
+    torch.testing.assert_close(F.sigmoid(x, backend="torch"), torch.sigmoid(x))
+
+
+# --- Arguments torch's parser refuses ------------------------------------------------------------
+
+W = torch.randn(3, 4)
+ARGUMENTS = {
+    "linear-list-weight": (lambda f: f.linear(torch.randn(2, 4), W.tolist()), TypeError),
+    "linear-list-bias": (lambda f: f.linear(torch.randn(2, 4), W, [1.0, 2.0, 3.0]), TypeError),
+    "linear-0d-input": (lambda f: f.linear(torch.tensor(1.0), W), RuntimeError),
+    "linear-0d-weight": (lambda f: f.linear(torch.randn(4), torch.tensor(1.0)), RuntimeError),
+    "maxpool2d-ceil-mode-int": (
+        lambda f: f.max_pool2d(torch.randn(1, 1, 4, 4), 2, ceil_mode=1),
+        TypeError,
+    ),
+    "avgpool1d-count-include-pad-int": (
+        lambda f: f.avg_pool1d(torch.randn(1, 1, 4), 2, count_include_pad=0),
+        TypeError,
+    ),
+    "crossentropy-ignore-index-float": (
+        lambda f: f.cross_entropy(torch.randn(2, 3), torch.tensor([0, 1]), ignore_index=1.0),
+        TypeError,
+    ),
+    "nll-ignore-index-float": (
+        lambda f: f.nll_loss(torch.randn(2, 3), torch.tensor([0, 1]), ignore_index=1.0),
+        TypeError,
+    ),
+    "conv2d-zero-kernel": (
+        lambda f: f.conv2d(torch.randn(1, 1, 4, 4), torch.ones(2, 1, 0, 0)),
+        RuntimeError,
+    ),
+}
+
+
+@pytest.mark.parametrize("row", ARGUMENTS, ids=str)
+def test_argument_types_as_torch(row):
+    call, kind = ARGUMENTS[row]
+    with pytest.raises(kind):
+        call(TF)
+    with pytest.raises(kind):
+        call(F)
+
+
+def test_linear_vector_weight_as_torch():
+    x, w = torch.randn(2, 4), torch.randn(4)
+    torch.testing.assert_close(F.linear(x, w), TF.linear(x, w))
+
+
+# --- In-place change of a cached tensor before backward -----------------------------------------
+
+
+def _p(*shape):
+    return torch.randn(shape).softmax(-1)
+
+
+# op -> (call on (x, other), x's shape, other: a second tensor the cache may hold, or None)
+INPLACE = {
+    "linear": (lambda x, o, b: F.linear(x, o, backend=b), (3, 4), lambda: torch.randn(2, 4)),
+    "conv2d": (
+        lambda x, o, b: F.conv2d(x, o, backend=b),
+        (1, 2, 5, 5),
+        lambda: torch.randn(3, 2, 3, 3),
+    ),
+    "batch_norm": (
+        lambda x, o, b: F.batch_norm(x, None, None, training=True, backend=b),
+        (4, 3),
+        None,
+    ),
+    "max_pool2d": (lambda x, o, b: F.max_pool2d(x, 2, backend=b), (1, 1, 4, 4), None),
+    "avg_pool2d": (lambda x, o, b: F.avg_pool2d(x, 2, backend=b), (1, 1, 4, 4), None),
+    "adaptive_avg_pool2d": (
+        lambda x, o, b: F.adaptive_avg_pool2d(x, 3, backend=b),
+        (1, 1, 4, 5),
+        None,
+    ),
+    "relu": (lambda x, o, b: F.relu(x, backend=b), (3, 4), None),
+    "leaky_relu": (lambda x, o, b: F.leaky_relu(x, 0.1, backend=b), (3, 4), None),
+    "sigmoid": (lambda x, o, b: F.sigmoid(x, backend=b), (3, 4), None),
+    "tanh": (lambda x, o, b: F.tanh(x, backend=b), (3, 4), None),
+    "gelu": (lambda x, o, b: F.gelu(x, backend=b), (3, 4), None),
+    "softmax": (lambda x, o, b: F.softmax(x, 1, backend=b), (3, 4), None),
+    "log_softmax": (lambda x, o, b: F.log_softmax(x, 1, backend=b), (3, 4), None),
+    "flatten": (lambda x, o, b: F.flatten(x, backend=b), (3, 4), None),
+    "cross_entropy-probabilities": (
+        lambda x, o, b: F.cross_entropy(x, o, backend=b),
+        (3, 4),
+        lambda: _p(3, 4),
+    ),
+    "cross_entropy-smoothing": (
+        lambda x, o, b: F.cross_entropy(x, o, label_smoothing=0.2, backend=b),
+        (3, 4),
+        lambda: _p(3, 4),
+    ),
+    "nll_loss": (
+        lambda x, o, b: F.nll_loss(x, o, backend=b),
+        (3, 4),
+        lambda: torch.tensor([0, 3, 1]),
+    ),
+    "mse_loss": (lambda x, o, b: F.mse_loss(x, o, backend=b), (3, 4), lambda: torch.randn(3, 4)),
+    "binary_cross_entropy": (
+        lambda x, o, b: F.binary_cross_entropy(x.sigmoid(), o, backend=b),
+        (3, 4),
+        lambda: _p(3, 4),
+    ),
+    "bce_with_logits": (
+        lambda x, o, b: F.binary_cross_entropy_with_logits(x, o, backend=b),
+        (3, 4),
+        lambda: _p(3, 4),
+    ),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("changed", ["input", "other"])
+@pytest.mark.parametrize("op", INPLACE, ids=str)
+def test_inplace_change_before_backward(op, changed, backend, gen):
+    """Changing a tensor the op read, before backward: torch's version-counter error, or (where
+    our backward does not read it) the gradient of the unchanged values. Never a wrong one."""
+    call, shape, make_other = INPLACE[op]
+    if changed == "other" and make_other is None:
+        pytest.skip("the op has one tensor input")
+    base = torch.randn(shape, generator=gen, dtype=torch.float64)
+    other = None if make_other is None else make_other()
+    other = other.double() if other is not None and other.is_floating_point() else other
+
+    def grads(modify: bool):
+        leaf = base.clone().requires_grad_()
+        x, o = leaf * 1, None if other is None else other.clone()  # x: a non-leaf, changeable
+        y = call(x, o, backend)
+        if modify:
+            (x if changed == "input" else o).add_(1)
+        g = torch.randn(y.shape, generator=torch.Generator().manual_seed(0), dtype=y.dtype)
+        return torch.autograd.grad((y * g).sum(), leaf)[0]
+
+    expected = grads(modify=False)
+    try:
+        actual = grads(modify=True)
+    except RuntimeError as e:
+        assert "modified by an inplace operation" in str(e)
+        return
+    torch.testing.assert_close(actual, expected, rtol=1e-10, atol=1e-12)
+
+
+# --- Every requires_grad subset of linear and batch norm ----------------------------------------
+
+SUBSETS = [s for n in range(4) for s in itertools.combinations(("input", "weight", "bias"), n)]
+
+
+def _subset_grads(fn, tensors: dict, subset):
+    leaves = {k: v.clone().requires_grad_(k in subset) for k, v in tensors.items()}
+    y = fn(**leaves)
+    if not subset:
+        assert not y.requires_grad
+        return {}
+    g = torch.randn(y.shape, generator=torch.Generator().manual_seed(1), dtype=y.dtype)
+    wrt = [leaves[k] for k in subset]
+    return dict(zip(subset, torch.autograd.grad((y * g).sum(), wrt)))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("subset", SUBSETS, ids=lambda s: "+".join(s) or "none")
+@pytest.mark.parametrize("layer", ["linear", "batch_norm"])
+def test_requires_grad_subsets(layer, subset, backend, gen):
+    """A frozen weight with a trainable bias, a frozen input, ...: grads as torch's."""
+    if layer == "linear":
+        shape, weight_shape = (3, 4), (2, 4)
+        fns = (TF.linear, lambda **k: F.linear(**k, backend=backend))
+    else:
+        shape, weight_shape = (4, 3, 2), (3,)
+        fns = [
+            lambda f=f, kw=kw, **k: f(
+                k["input"], None, None, k["weight"], k["bias"], training=True, **kw
+            )
+            for f, kw in ((TF.batch_norm, {}), (F.batch_norm, {"backend": backend}))
+        ]
+    tensors = {
+        "input": torch.randn(shape, generator=gen, dtype=torch.float64),
+        "weight": torch.randn(weight_shape, generator=gen, dtype=torch.float64),
+        "bias": torch.randn(weight_shape[:1], generator=gen, dtype=torch.float64),
+    }
+    expected, actual = (_subset_grads(fn, tensors, subset) for fn in fns)
+    assert actual.keys() == expected.keys()
+    for k in expected:
+        torch.testing.assert_close(actual[k], expected[k], rtol=1e-10, atol=1e-12)
+
+
+# --- Zero-size dims torch computes: in_channels=0 ------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_conv_in_channels_0_as_torch(d, backend, gen):
+    """torch gives an empty (N, 0, *out) and zero weight/bias gradients; so do we (no reshape
+    error in backward). Not in the case table: `scratch verify` should not grade a user's layer
+    on this quirk of torch's."""
+    torch.manual_seed(0)
+    reference = getattr(torch.nn, f"Conv{d}d")(0, 3, 2).double()
+    twin = getattr(scratch.nn, f"Conv{d}d")(0, 3, 2, backend=backend).double()
+    twin.load_state_dict(reference.state_dict())
+    x = torch.randn((2, 0, *(4,) * d), generator=gen, dtype=torch.float64)
+    results = []
+    for layer in (reference, twin):
+        y = layer(x)
+        grads = torch.autograd.grad(y.sum(), list(layer.parameters()), allow_unused=True)
+        results.append(
+            (
+                y,
+                [
+                    torch.zeros_like(p) if g is None else g
+                    for g, p in zip(grads, layer.parameters())
+                ],
+            )
+        )
+    (y_t, g_t), (y_s, g_s) = results
+    assert y_s.shape == y_t.shape
+    for a, e in zip(g_s, g_t):
+        torch.testing.assert_close(a, e)
