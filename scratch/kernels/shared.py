@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from scratch.kernels import Ints
+from scratch.kernels import Array, Ints
 from scratch.kernels.windows import (
     avg_pool_counts,
     first_real_taps,
@@ -22,14 +22,17 @@ from scratch.kernels.windows import (
 __all__ = [
     "BCE_EPSILON",
     "AvgPoolPlan",
+    "ClassTargets",
     "MaxPoolPlan",
     "avg_pool_plan",
     "max_pool_plan",
     "along_classes",
     "batch_norm_needs",
     "bce_chain",
+    "broadcast_axes",
     "class_axis",
     "mse_denominator",
+    "rows",
     "weighted",
 ]
 
@@ -40,6 +43,28 @@ BCE_EPSILON = 9.999999960041972e-13
 def class_axis(ndim: int) -> int:
     """The class axis of class scores: 1 for (N, C, d1, ...), 0 for an unbatched (C,)."""
     return 0 if ndim == 1 else 1
+
+
+class ClassTargets(NamedTuple):
+    """What both losses over class indices (cross entropy, NLL) keep of their targets."""
+
+    index: Array  # (N, 1, d1, ...): the target class on the class axis, ignored ones -> 0
+    valid: Array  # (N, d1, ...) bool: target != ignore_index
+    w_t: Array  # (N, d1, ...): weight[target], 0 where ignored
+    total: Array  # (): sum of w_t, the 'mean' denominator (torch's total_weight)
+
+
+def broadcast_axes(shape: Ints, operand: Ints) -> tuple[int, ...]:
+    """The axes of a broadcast result `shape` to sum for a gradient of `operand`'s shape."""
+    lead = len(shape) - len(operand)
+    return tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(operand) if n == 1 and shape[lead + i] != 1
+    )
+
+
+def rows(shape: Ints, cdim: int) -> int:
+    """The number of rows (all dims but the class dim): numel // C fails for C = 0."""
+    return math.prod(tuple(shape[:cdim]) + tuple(shape[cdim + 1 :]))
 
 
 def along_classes(v, ndim: int, cdim: int):

@@ -14,10 +14,13 @@ __all__ = [
     "Input",
     "Maker",
     "classes",
+    "filled",
+    "float64_uniform",
     "probabilities",
     "randn",
     "randomize",
     "strided",
+    "targets",
     "transposed",
     "uniform",
     "values",
@@ -68,6 +71,21 @@ def classes(*shape: int, num_classes: int, ignore: int | None = None) -> Input:
         return t
 
     return Input(make)
+
+
+def targets(data, dtype: torch.dtype = torch.int64) -> Input:
+    """Exact class indices (e.g. every one ignored, or one out of bounds)."""
+    return Input(lambda g, dt: torch.tensor(data, dtype=dtype))
+
+
+def filled(*shape: int, value: int) -> Input:
+    """int64 class indices all equal to `value` (e.g. out of range)."""
+    return Input(lambda g, dt: torch.full(shape, value, dtype=torch.int64))
+
+
+def float64_uniform(*shape: int) -> Input:
+    """float64 values in [0, 1), whatever the case's dtype (float32 rows: a float64 target)."""
+    return Input(lambda g, dt: torch.rand(shape, generator=g, dtype=torch.float64), grad=False)
 
 
 def probabilities(*shape: int, dim: int = 1, grad: bool = False) -> Input:

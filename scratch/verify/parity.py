@@ -25,10 +25,13 @@ from scratch.kernels import Backend
 from scratch.verify.inputs import (  # noqa: F401
     Input,
     classes,
+    filled,
+    float64_uniform,
     probabilities,
     randn,
     randomize,
     strided,
+    targets,
     transposed,
     uniform,
     values,

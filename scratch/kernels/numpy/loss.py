@@ -46,31 +46,21 @@ def _reduce(loss, reduction: str, denominator):
 
 def _sum_to(grad, shape):
     """Sum a broadcast gradient back to an operand's `shape` (autograd's `sum_to_size`)."""
-    lead = grad.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
-    )
+    axes = shared.broadcast_axes(grad.shape, shape)
     return grad.sum(axis=axes, keepdims=True).reshape(shape) if axes else grad
 
 
-class ClassTargets(NamedTuple):
-    index: np.ndarray  # (N, 1, d1, ...): the target class on the class axis, ignored ones -> 0
-    valid: np.ndarray  # (N, d1, ...) bool: target != ignore_index
-    w_t: np.ndarray  # (N, d1, ...): weight[target], 0 where ignored
-    total: np.ndarray  # (): sum of w_t, the 'mean' denominator (torch's total_weight)
-
-
-def _class_targets(target, weight, ignore_index: int, cdim: int, dtype) -> ClassTargets:
+def _class_targets(target, weight, ignore_index: int, cdim: int, dtype) -> shared.ClassTargets:
     """What both losses over class indices need: safe indices, the mask, w[t], its sum."""
     valid = target != ignore_index
     safe = np.where(valid, target, 0)
     if weight is not None and weight.size == 0:  # no classes: every target is ignored
         weight = None
     w_t = np.where(valid, weight[safe], 0) if weight is not None else valid.astype(dtype)
-    return ClassTargets(np.expand_dims(safe, cdim), valid, w_t, w_t.sum(dtype=dtype))
+    return shared.ClassTargets(np.expand_dims(safe, cdim), valid, w_t, w_t.sum(dtype=dtype))
 
 
-def _pick(a, targets: ClassTargets, cdim: int):
+def _pick(a, targets: shared.ClassTargets, cdim: int):
     """weight[t_i] a[i, t_i], t_i on the class axis; 0 at ignored targets even if a is -inf."""
     if a.shape[cdim] == 0:  # no classes (every target ignored): nothing to pick
         return np.zeros_like(targets.w_t)
@@ -78,15 +68,10 @@ def _pick(a, targets: ClassTargets, cdim: int):
     return targets.w_t * np.where(targets.valid, picked, 0)
 
 
-def _class_grad_scale(g, targets: ClassTargets, reduction: str, cdim: int):
+def _class_grad_scale(g, targets: shared.ClassTargets, reduction: str, cdim: int):
     """(N, 1, d1, ...): dL/d(per-sample loss), 0 at ignored targets even when 1/total is inf."""
     scaled = g / targets.total if reduction == "mean" else g
     return np.expand_dims(np.where(targets.valid, scaled, 0), cdim)
-
-
-def _rows(shape, cdim: int) -> int:
-    """The number of rows (all dims but the class dim): numel // C fails for C = 0."""
-    return math.prod(tuple(shape[:cdim]) + tuple(shape[cdim + 1 :]))
 
 
 def _log_softmax(x, cdim: int):
@@ -98,7 +83,7 @@ def _log_softmax(x, cdim: int):
 
 class CrossEntropyCache(NamedTuple):
     logp: np.ndarray  # (N, C, d1, ...) log_softmax(x) over the class axis
-    targets: ClassTargets | np.ndarray  # class indices, or the smoothed probabilities (like x)
+    targets: shared.ClassTargets | np.ndarray  # class indices, or smoothed probabilities
     weight: np.ndarray | None  # (C, 1, ..., 1), broadcasting along the class axis
     label_smoothing: float
     reduction: str
@@ -112,13 +97,13 @@ def cross_entropy_forward(x, target, weight, *, ignore_index, reduction, label_s
     float like x (probabilities); weight (C,) or None -> loss (N, d1, ...) or ().
     """
     cdim = class_axis(x.ndim)
-    n_classes, eps = x.shape[cdim], label_smoothing
+    n_classes, eps, n_rows = x.shape[cdim], label_smoothing, shared.rows(x.shape, cdim)
     logp = _log_softmax(x, cdim)
     w = None if weight is None else along_classes(weight, x.ndim, cdim)
     if np.issubdtype(target.dtype, np.floating):
         # torch: smoothed target t (1 - eps) + eps / C; 'mean' divides by the sample count
         t = target * (1 - eps) + eps / max(n_classes, 1) if eps > 0 else target
-        loss = _reduce(-(weighted(logp, w) * t).sum(axis=cdim), reduction, _rows(x.shape, cdim))
+        loss = _reduce(-(weighted(logp, w) * t).sum(axis=cdim), reduction, n_rows)
         return loss, CrossEntropyCache(logp, t, w, eps, reduction, cdim)
     targets = _class_targets(target, weight, ignore_index, cdim, x.dtype)
     loss = _reduce(-_pick(logp, targets, cdim), reduction, targets.total)
@@ -134,11 +119,11 @@ def cross_entropy_forward(x, target, weight, *, ignore_index, reduction, label_s
 def cross_entropy_backward(cache: CrossEntropyCache, grad_y, needs):
     """With loss = -sum q * logp: grad_x = (sum_c q) softmax - q, times dL/d(sample loss)."""
     logp, targets, w, eps, reduction, cdim = cache
-    if isinstance(targets, ClassTargets):
+    if isinstance(targets, shared.ClassTargets):
         with _quiet():
             return (_class_ce_grad(cache, grad_y) if needs[0] else None), None, None
     with _quiet():
-        scale = grad_y / _rows(logp.shape, cdim) if reduction == "mean" else grad_y
+        scale = grad_y / shared.rows(logp.shape, cdim) if reduction == "mean" else grad_y
     c = np.expand_dims(scale, cdim) if reduction == "none" else scale  # (N, 1, d1, ...) or ()
     q = weighted(targets, w)  # (N, C, d1, ...)
     grad_x = np.exp(logp) * (q.sum(axis=cdim, keepdims=True) * c) - q * c if needs[0] else None
@@ -167,7 +152,7 @@ def _class_ce_grad(cache: CrossEntropyCache, grad_y):
 
 
 class NllLossCache(NamedTuple):
-    targets: ClassTargets
+    targets: shared.ClassTargets
     shape: tuple[int, ...]  # the input's shape
     reduction: str
     cdim: int

@@ -5,8 +5,6 @@ gradients are compared too. Class weights travel as constructor arguments (torch
 Names read `<layer>-<what>`, the layer in lower case (crossentropy-, nll-, mse-, bce-).
 """
 
-from __future__ import annotations
-
 import math
 
 import torch
@@ -14,10 +12,12 @@ import torch
 from scratch.verify.parity import (
     Case,
     ErrorCase,
-    Input,
     classes,
+    filled,
+    float64_uniform,
     probabilities,
     randn,
+    targets,
     transposed,
     uniform,
     values,
@@ -26,11 +26,6 @@ from scratch.verify.parity import (
 IGNORE = -100
 W5 = torch.tensor([0.2, 1.0, 2.5, 0.7, 1.3])  # class weights for 5 classes
 EXTREME = [[1e4, -1e4, 0.0, 3.0, -1e4], [-1e4, -1e4, -1e4, -1e4, -1e4]]
-
-
-def targets(data, dtype: torch.dtype = torch.int64) -> Input:
-    """Exact class indices (e.g. every one ignored, or one out of bounds)."""
-    return Input(lambda g, dt: torch.tensor(data, dtype=dtype))
 
 
 # nn.CrossEntropyLoss: F.cross_entropy, kernels cross_entropy_forward / cross_entropy_backward
@@ -215,15 +210,6 @@ BCE = [
 ]
 
 
-def _fixed(*shape: int, value: int) -> Input:
-    return Input(lambda g, dt: torch.full(shape, value, dtype=torch.int64))
-
-
-def _other_dtype(*shape: int) -> Input:
-    """float64 probabilities, whatever the case's dtype (float32 rows: a float64 target)."""
-    return Input(lambda g, dt: torch.rand(shape, generator=g, dtype=torch.float64), grad=False)
-
-
 EDGE = [
     # label_smoothing=nan or < 0 means no smoothing in torch (it smooths only when > 0)
     Case("crossentropy-label-smoothing-nan", "CrossEntropyLoss", (randn(3, 4), targets([0, 3, 1])),
@@ -231,15 +217,15 @@ EDGE = [
     Case("crossentropy-label-smoothing-negative", "CrossEntropyLoss",
          (randn(3, 4), targets([0, 3, 1])), kwargs={"label_smoothing": -0.5}),
     # no classes (every target ignored): an empty gradient, torch's NaN mean
-    Case("crossentropy-no-classes", "CrossEntropyLoss", (randn(2, 0), _fixed(2, value=-100)),
+    Case("crossentropy-no-classes", "CrossEntropyLoss", (randn(2, 0), filled(2, value=-100)),
          gradcheck=False),
-    Case("nll-no-classes-sum", "NLLLoss", (randn(2, 0), _fixed(2, value=-100)),
+    Case("nll-no-classes-sum", "NLLLoss", (randn(2, 0), filled(2, value=-100)),
          kwargs={"reduction": "sum"}, gradcheck=False),
     # BCEWithLogits' result takes the target's dtype (torch's rule), input and target differ
-    Case("bcelogits-target-other-dtype", "BCEWithLogitsLoss", (randn(3, 4), _other_dtype(3, 4)),
+    Case("bcelogits-target-other-dtype", "BCEWithLogitsLoss", (randn(3, 4), float64_uniform(3, 4)),
          gradcheck=False),
     Case("bcelogits-target-other-dtype-none", "BCEWithLogitsLoss",
-         (randn(3, 4), _other_dtype(3, 4)), kwargs={"reduction": "none"}, gradcheck=False),
+         (randn(3, 4), float64_uniform(3, 4)), kwargs={"reduction": "none"}, gradcheck=False),
 ]  # fmt: skip
 
 CASES = CROSS_ENTROPY + NLL + MSE + BCE + EDGE
@@ -257,7 +243,7 @@ ERROR_CASES = [
         (randn(3, 4), targets([0, 1, 2])),
         kwargs={"ignore_index": 1.0},
     ),
-    ErrorCase("nll-no-classes-nd", "NLLLoss", (randn(2, 0, 3), _fixed(2, 3, value=-100))),
+    ErrorCase("nll-no-classes-nd", "NLLLoss", (randn(2, 0, 3), filled(2, 3, value=-100))),
     ErrorCase(
         "crossentropy-target-out-of-bounds", "CrossEntropyLoss", (randn(3, 4), targets([0, 1, 7]))
     ),
