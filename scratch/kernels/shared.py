@@ -31,6 +31,8 @@ __all__ = [
     "bce_chain",
     "broadcast_axes",
     "class_axis",
+    "l2_penalty_backward",
+    "l2_penalty_forward",
     "mse_denominator",
     "rows",
     "weighted",
@@ -149,3 +151,21 @@ def avg_pool_plan(
     windows = zip(spatial, kernel, stride, padding, out)
     counts = [avg_pool_counts(*window, count_pad) for window in windows]
     return AvgPoolPlan(out, lo, hi, tap_slices(kernel, stride, ones, out), counts)
+
+
+class L2PenaltyCache(NamedTuple):
+    w: Array  # the penalised array
+    lam: float
+
+
+def l2_penalty_forward(w, *, lam: float):
+    """lam * sum(w * w), the explicit regularizer term of a loss (`scratch train --l2`).
+
+    Shapes: w any -> (). Operators only, so this one pair is both backends' kernel.
+    """
+    return lam * (w * w).sum(), L2PenaltyCache(w, lam)
+
+
+def l2_penalty_backward(cache: L2PenaltyCache, grad_y, needs):
+    """d/dw lam * sum(w^2) = 2 lam w, times the incoming scalar gradient."""
+    return (grad_y * (2 * cache.lam) * cache.w if needs[0] else None,)

@@ -9,7 +9,13 @@ from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
 from scratch.kernels import DEFAULT_BACKEND, Backend
-from scratch.optim.optimizer import ScratchOptimizer, check_fused, scalar_dtype, to_scalar
+from scratch.optim.optimizer import (
+    ScratchOptimizer,
+    check_fused,
+    check_nonnegative,
+    scalar_dtype,
+    to_scalar,
+)
 
 __all__ = ["Adagrad"]
 
@@ -40,17 +46,14 @@ class Adagrad(ScratchOptimizer):
         backend: Backend = DEFAULT_BACKEND,
     ) -> None:
         # Over 40 lines only because torch's signature and defaults are spelled out in full.
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        for name, value in (
+        check_nonnegative(
+            lr,
             ("learning rate", lr),
             ("lr_decay value", lr_decay),
             ("weight_decay value", weight_decay),
             ("initial_accumulator_value value", initial_accumulator_value),
             ("epsilon value", eps),
-        ):
-            if not 0.0 <= value:
-                raise ValueError(f"Invalid {name}: {value}")
+        )
         check_fused(fused, foreach, differentiable)
         defaults = {
             "lr": lr,

@@ -51,6 +51,16 @@ def update_backend(backend: Backend) -> str:
     return backend
 
 
+def check_nonnegative(lr: float | Tensor, *named: tuple[str, float]) -> None:
+    """torch.optim's checks in its order: a tensor lr has one element, then `0 <= value` for
+    each (name, value), so NaN is refused as torch refuses it (Adagrad, RMSprop)."""
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    for name, value in named:
+        if not 0.0 <= value:
+            raise ValueError(f"Invalid {name}: {value}")
+
+
 def check_fused(fused: bool | None, foreach: bool | None, differentiable: bool) -> None:
     """torch's RuntimeErrors for a fused optimizer combined with foreach or differentiable."""
     if fused and differentiable:

@@ -9,7 +9,7 @@ from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
 from scratch.kernels import DEFAULT_BACKEND, Backend
-from scratch.optim.optimizer import ScratchOptimizer, scalar_dtype, to_scalar
+from scratch.optim.optimizer import ScratchOptimizer, check_nonnegative, scalar_dtype, to_scalar
 
 __all__ = ["RMSprop"]
 
@@ -47,17 +47,14 @@ class RMSprop(ScratchOptimizer):
         *,
         backend: Backend = DEFAULT_BACKEND,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        for name, value in (
+        check_nonnegative(
+            lr,
             ("learning rate", lr),
             ("epsilon value", eps),
             ("momentum value", momentum),
             ("weight_decay value", weight_decay),
             ("alpha value", alpha),
-        ):
-            if not 0.0 <= value:
-                raise ValueError(f"Invalid {name}: {value}")
+        )
         defaults = {
             "lr": lr,
             "momentum": momentum,

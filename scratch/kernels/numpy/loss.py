@@ -3,7 +3,9 @@
 Class scores put classes on axis 1, or axis 0 when unbatched: x (N, C, d1, ..., dk) or (C,).
 Every loss ends in `_reduce`: 'none' keeps the per-element loss, 'sum' adds it up, 'mean'
 divides the sum by torch's denominator (the summed weight of the non-ignored targets for
-class-index targets, the element count otherwise).
+class-index targets, the element count otherwise). torch's NaN / inf come silently ('mean'
+over nothing, log(0) at BCE's clamp, exp overflow at logits of -1e4): like every kernel of this
+backend these run under `np.errstate(all="ignore")` (scratch/kernels/numpy/__init__.py).
 """
 
 from __future__ import annotations
@@ -30,18 +32,11 @@ __all__ = [
 ]
 
 
-# torch's nan / inf come silently: 'mean' over nothing (N = 0, every target ignored, zero
-# weights), log(0) at BCE's clamp, exp overflow at logits of -1e4.
-def _quiet() -> np.errstate:
-    return np.errstate(divide="ignore", invalid="ignore", over="ignore")
-
-
 def _reduce(loss, reduction: str, denominator):
     """torch's reduction of a per-element loss; 'mean' divides the sum by `denominator`."""
     if reduction == "none":
         return loss
-    with _quiet():
-        return loss.sum() if reduction == "sum" else loss.sum() / denominator
+    return loss.sum() if reduction == "sum" else loss.sum() / denominator
 
 
 def _sum_to(grad, shape):
@@ -120,10 +115,8 @@ def cross_entropy_backward(cache: CrossEntropyCache, grad_y, needs):
     """With loss = -sum q * logp: grad_x = (sum_c q) softmax - q, times dL/d(sample loss)."""
     logp, targets, w, eps, reduction, cdim = cache
     if isinstance(targets, shared.ClassTargets):
-        with _quiet():
-            return (_class_ce_grad(cache, grad_y) if needs[0] else None), None, None
-    with _quiet():
-        scale = grad_y / shared.rows(logp.shape, cdim) if reduction == "mean" else grad_y
+        return (_class_ce_grad(cache, grad_y) if needs[0] else None), None, None
+    scale = grad_y / shared.rows(logp.shape, cdim) if reduction == "mean" else grad_y
     c = np.expand_dims(scale, cdim) if reduction == "none" else scale  # (N, 1, d1, ...) or ()
     q = weighted(targets, w)  # (N, C, d1, ...)
     grad_x = np.exp(logp) * (q.sum(axis=cdim, keepdims=True) * c) - q * c if needs[0] else None
@@ -174,9 +167,8 @@ def nll_loss_backward(cache: NllLossCache, grad_y, needs):
     targets, shape, reduction, cdim = cache
     if not needs[0]:
         return None, None, None
-    with _quiet():
-        c = _class_grad_scale(grad_y, targets, reduction, cdim)  # (N, 1, d1, ...)
-        at_target = -np.expand_dims(targets.w_t, cdim) * c
+    c = _class_grad_scale(grad_y, targets, reduction, cdim)  # (N, 1, d1, ...)
+    at_target = -np.expand_dims(targets.w_t, cdim) * c
     # Only the target entries get a gradient, as torch: elsewhere 0, even where c is inf.
     grad_x = np.zeros(shape, dtype=c.dtype)
     if shape[cdim]:  # no classes: an empty gradient
@@ -213,8 +205,8 @@ def mse_loss_backward(cache: MseLossCache, grad_y, needs):
     if weight is not None:
         grad = grad * weight
     if denominator is not None:
-        with _quiet():  # a zero total weight gives torch's inf / nan
-            grad = grad / denominator
+        # a zero total weight gives torch's inf / nan
+        grad = grad / denominator
     grad_x = _sum_to(grad, x_shape) if needs[0] else None
     grad_t = -_sum_to(grad, target_shape) if needs[1] else None
     return grad_x, grad_t, None
@@ -233,10 +225,9 @@ def binary_cross_entropy_forward(x, target, weight, *, reduction):
 
     Shapes: x, target (*); weight broadcastable to target or None -> loss (*) or ().
     """
-    with _quiet():
-        # torch clamps each log at -100: x exactly 0 or 1 costs 100, not inf
-        log_x = np.maximum(np.log(x), -100)
-        log_1mx = np.maximum(np.log1p(-x), -100)
+    # torch clamps each log at -100: x exactly 0 or 1 costs 100, not inf
+    log_x = np.maximum(np.log(x), -100)
+    log_1mx = np.maximum(np.log1p(-x), -100)
     loss = (target - 1) * log_1mx - target * log_x
     if weight is not None:
         loss = loss * weight
@@ -246,13 +237,12 @@ def binary_cross_entropy_forward(x, target, weight, *, reduction):
 def binary_cross_entropy_backward(cache: BceCache, grad_y, needs):
     x, target = cache.x, cache.target
     grad_x = grad_t = None
-    with _quiet():
-        if needs[0]:
-            # the floor keeps x = 0 or 1 finite, as torch (not the clamped log's true 0 slope)
-            local = (x - target) / np.maximum((1 - x) * x, shared.BCE_EPSILON)
-            grad_x = bce_chain(local, grad_y, cache)
-        if needs[1]:
-            grad_t = bce_chain(-np.log(x / (1 - x)), grad_y, cache)  # -logit(x)
+    if needs[0]:
+        # the floor keeps x = 0 or 1 finite, as torch (not the clamped log's true 0 slope)
+        local = (x - target) / np.maximum((1 - x) * x, shared.BCE_EPSILON)
+        grad_x = bce_chain(local, grad_y, cache)
+    if needs[1]:
+        grad_t = bce_chain(-np.log(x / (1 - x)), grad_y, cache)  # -logit(x)
     return grad_x, grad_t, None
 
 
@@ -280,8 +270,7 @@ def binary_cross_entropy_with_logits_backward(cache: BceCache, grad_y, needs):
     x, target, pos_weight = cache.x, cache.target, cache.pos_weight
     grad_x = grad_t = None
     if needs[0]:
-        with _quiet():
-            sig = 1 / (1 + np.exp(-x))  # exp overflows to inf at x = -1e4: sig = 0, exactly
+        sig = 1 / (1 + np.exp(-x))  # exp overflows to inf at x = -1e4: sig = 0, exactly
         if pos_weight is None:
             local = sig - target
         else:

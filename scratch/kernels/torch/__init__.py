@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import torch
 
+# l2_penalty is operators only: one pair in kernels/shared.py serves both backends
+from scratch.kernels.shared import l2_penalty_backward as l2_penalty_backward
+from scratch.kernels.shared import l2_penalty_forward as l2_penalty_forward
+
 from .activation import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .dropout import *  # noqa: F403
 from .linear import *  # noqa: F403
 from .loss import *  # noqa: F403
 from .norm import *  # noqa: F403
-from .penalty import *  # noqa: F403
 from .pooling import *  # noqa: F403
 
 
