@@ -28,14 +28,15 @@ torch 20.7 / 66.8 / 46.2; the floor, an empty `autograd.Function` round trip, 21
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from scratch.kernels import Array, Backend, check_backend, kernels
-from scratch.kernels.dtypes import check_dtype
+from scratch.kernels.dtypes import ALWAYS, check_dtype
 
 __all__ = ["Call", "kernel_function", "made_by"]
 
@@ -49,6 +50,13 @@ class Call:
     backend: Backend
     options: tuple[tuple[str, Any], ...] = ()
     inplace: bool = False
+    # derived once, not per kernel call: the backend's kernel module and the options as kwargs
+    module: ModuleType = field(init=False, repr=False, compare=False)
+    kwargs: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "module", kernels(self.backend))
+        object.__setattr__(self, "kwargs", dict(self.options))
 
     @classmethod
     def of(cls, backend: Backend, inplace: bool = False, **options: Any) -> Call:
@@ -61,9 +69,15 @@ class Call:
             return call
 
 
-def _read_by_cache(module, cache, pairs) -> list[torch.Tensor]:
-    """The tensors of (tensor, array) `pairs` whose memory the cache's arrays read.
+def _read_by_cache(module, cache, tensors: tuple, arrays: tuple) -> list[torch.Tensor]:
+    """The tensors (inputs and outputs, beside the `arrays` the kernels saw) whose memory the
+    cache's arrays read: the ones to save, so that autograd's version counter catches an
+    in-place change before backward.
 
+    An array the cache holds that IS one of `arrays` (the common case: linear keeps x and W)
+    marks its tensor; one that is not (a view, a mask, an im2col matrix) is compared by the
+    backend's `shares` with every array. As torch's saved tensors, a change to a tensor that
+    merely shares memory with a saved one, without being a view of it, is not caught.
     The arrays a cache holds sit in its fields, directly or in a tuple field.
     """
     held = []
@@ -74,17 +88,27 @@ def _read_by_cache(module, cache, pairs) -> list[torch.Tensor]:
             held.append(v)
     if not held:
         return []
-    host, shares = getattr(module, "host_copy", False), module.shares
-    read = []
-    for tensor, array in pairs:
-        if tensor is None or array is None:
-            continue
-        if host and not tensor.is_cpu:
-            continue  # the kernel worked on a CPU copy: changes to `tensor` cannot reach it
-        for f in held:
-            if f is array or shares(f, array):
-                read.append(tensor)
+    # the kernel worked on CPU copies of tensors elsewhere: changes to those cannot reach it
+    host = getattr(module, "host_copy", False)
+    read, views, seen = [], [], set()  # seen: ids, as `in` on tensors would compare values
+    for f in held:  # plain loops: a generator per array costs more than the whole test
+        for tensor, array in zip(tensors, arrays):
+            if array is f:
+                if not (host and not tensor.is_cpu) and id(tensor) not in seen:
+                    read.append(tensor)
+                    seen.add(id(tensor))
                 break
+        else:
+            views.append(f)
+    if views:
+        shares = module.shares
+        for tensor, array in zip(tensors, arrays):
+            if array is None or (host and not tensor.is_cpu) or id(tensor) in seen:
+                continue
+            for f in views:
+                if shares(f, array):
+                    read.append(tensor)
+                    break
     return read
 
 
@@ -133,12 +157,13 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
     def forward(ctx, call: Call, *inputs: torch.Tensor | None):
         if len(inputs) > 1:
             _check_same_kind(op, inputs)
-        check_dtype(op, call.backend, inputs, call.options)  # torch's dtype rule, or refuse
-        module = kernels(call.backend)
+        first = inputs[0] if inputs[0] is not None else next(t for t in inputs if t is not None)
+        if first.dtype not in ALWAYS:  # the gate has nothing to refuse: skipped
+            check_dtype(op, call.backend, inputs, call.options)  # torch's dtype rule, or refuse
+        module = call.module
         from_tensor, to_tensor = module.from_tensor, module.to_tensor
         arrays = tuple([None if t is None else from_tensor(t) for t in inputs])
-        outputs, cache = getattr(module, forward_name)(*arrays, **dict(call.options))
-        first = inputs[0] if inputs[0] is not None else next(t for t in inputs if t is not None)
+        outputs, cache = getattr(module, forward_name)(*arrays, **call.kwargs)
         device = first.device
         if isinstance(outputs, tuple):
             outs = outputs
@@ -152,7 +177,7 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
             results[0] = inputs[0]
         # The tensors whose memory the cache reads: saved so that autograd's version counter
         # catches an in-place change before backward, exactly where torch itself would raise.
-        read = _read_by_cache(module, cache, (*zip(inputs, arrays), *zip(results, outs)))
+        read = _read_by_cache(module, cache, (*inputs, *results), (*arrays, *outs))
         if read:
             ctx.save_for_backward(*read)
         # The device, not an input tensor: an in-place output is its own input, and a tensor

@@ -12,7 +12,7 @@ import torch.nn.functional as TF
 import scratch.functional as F
 import scratch.nn
 from scratch.kernels import BACKENDS
-from scratch.kernels.dtypes import DtypeNotSupported
+from scratch.kernels.dtypes import _TABLE, ALWAYS, DtypeNotSupported, computed
 
 # --- The dtype rule (scratch/kernels/dtypes.py) -------------------------------------------------
 
@@ -64,6 +64,15 @@ def test_dtype_refused(row, backend):
     with pytest.raises(DtypeNotSupported, match="torch\\.") as info:
         REFUSED[row](F, backend=backend)
     assert isinstance(info.value, NotImplementedError | RuntimeError)
+
+
+def test_always_computed_dtypes_are_in_every_entry():
+    """The bridge skips the dtype gate for ALWAYS: every op must compute them on every backend."""
+    for op in _TABLE:
+        for backend in BACKENDS:
+            name, _, rank = op.partition("/")
+            options = (("kernel_size", (2,) * int(rank)),) if rank else ()
+            assert ALWAYS <= computed(name, backend, options), (op, backend)
 
 
 def test_bfloat16_refused_on_numpy_computed_on_torch():

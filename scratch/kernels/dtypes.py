@@ -27,13 +27,14 @@ from typing import Any, TypeAlias
 
 import torch
 
-__all__ = ["DtypeNotSupported", "check_dtype", "computed"]
+__all__ = ["ALWAYS", "DtypeNotSupported", "check_dtype", "computed"]
 
 FLOATS = frozenset({torch.float16, torch.float32, torch.float64})
 BF16 = frozenset({torch.bfloat16})
 F16 = frozenset({torch.float16})
 INTS = frozenset({torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64})
 COMPLEX = frozenset({torch.complex64, torch.complex128})
+ALWAYS = frozenset({torch.float32, torch.float64})  # computed by every op on every backend
 EVERY = frozenset(
     getattr(torch, name)
     for name in dir(torch)

@@ -69,3 +69,47 @@ def test_numpy_kernels_silent_on_nonfinite(op):
         y = SILENT[op](x)
         y.backward(torch.ones_like(y))
     assert x.grad is not None and x.grad.shape == x.shape
+
+
+@pytest.mark.parametrize("public", [False, True], ids=["contextvar", "public-errstate"])
+def test_silent_wrapper_restores_error_state(monkeypatch, public):
+    """The errstate wrapper silences a kernel, restores NumPy's state after it (also when it
+    raises), on both its paths (NumPy's context variable, or np.errstate where absent)."""
+    import numpy as np
+
+    import scratch.kernels.numpy as backend
+
+    if public:
+        monkeypatch.setattr(backend, "_extobj_contextvar", None)
+
+    def kernel(fail: bool):
+        y = np.array([1.0]) / 0.0
+        if fail:
+            raise ValueError("kernel failed")
+        return y
+
+    silent = backend._silent(kernel)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert silent(False)[0] == INF
+        with pytest.raises(ValueError, match="kernel failed"):
+            silent(True)
+        with pytest.raises(RuntimeWarning):
+            np.array([1.0]) / 0.0  # the caller's state is back
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("size", [7, 20_000], ids=["small", "large"])  # both relu_backward paths
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_relu_mask_bits(backend, size, dtype, gen):
+    """ReLU's gradient bit for bit as torch's threshold_backward: NaN inputs pass the gradient,
+    a NaN or inf gradient is dropped (to +0.0) where masked, -0.0 gradients pass as -0.0."""
+    specials = torch.tensor([NAN, 0.0, -0.0, INF, -INF, 1.0, -1.0], dtype=dtype)
+    x = torch.cat([specials, torch.randn(size - 7, generator=gen, dtype=dtype)])
+    g = torch.cat([torch.tensor([1.0, NAN, INF, -0.0, NAN, -0.0, -INF], dtype=dtype),
+                   torch.randn(size - 7, generator=gen, dtype=dtype)])  # fmt: skip
+    leaf = x.clone().requires_grad_()
+    (want,) = torch.autograd.grad(torch.relu(leaf), leaf, g)
+    (got,) = torch.autograd.grad(SF.relu(leaf, backend=backend), leaf, g)
+    bits = {torch.float32: torch.int32, torch.float64: torch.int64}[dtype]
+    assert torch.equal(got.view(bits), want.view(bits))

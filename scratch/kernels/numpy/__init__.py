@@ -23,14 +23,38 @@ from .pooling import *  # noqa: F403
 _CPU = torch.device("cpu")
 
 
+try:  # NumPy's own errstate, entered without building its context object per call
+    from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj
+
+    _IGNORE = _make_extobj(all="ignore")
+except ImportError:  # a NumPy without these internals: the public (slower) context manager
+    _extobj_contextvar = None
+
+
 def _silent(kernel):
     """`kernel` under `np.errstate(all="ignore")`: NaN and inf are values here, as in torch,
-    which never warns about them; NumPy's RuntimeWarnings would be errors under `-W error`."""
+    which never warns about them; NumPy's RuntimeWarnings would be errors under `-W error`.
+
+    What `np.errstate` does, set and reset NumPy's error-state context variable, with the
+    state built once: 0.15 us a call against 1.2 us for `with np.errstate(...)` (measured
+    here), paid twice by every op call (forward and backward kernels).
+    """
+    if _extobj_contextvar is None:
+
+        @functools.wraps(kernel)
+        def run_public(*args, **kwargs):
+            with np.errstate(all="ignore"):
+                return kernel(*args, **kwargs)
+
+        return run_public
 
     @functools.wraps(kernel)
     def run(*args, **kwargs):
-        with np.errstate(all="ignore"):
+        token = _extobj_contextvar.set(_IGNORE)
+        try:
             return kernel(*args, **kwargs)
+        finally:
+            _extobj_contextvar.reset(token)
 
     return run
 
@@ -64,11 +88,21 @@ def to_tensor(a: np.ndarray, device: torch.device, inputs: tuple) -> torch.Tenso
 
 
 def shares(a, b) -> bool:
-    """Whether arrays `a` and `b` may share memory (two arrays that own theirs never do)."""
+    """Whether arrays `a` and `b` may share memory.
+
+    An array owning its memory was allocated by a kernel; one viewing a tensor (`from_tensor`'s
+    arrays: their base is the tensor) holds a tensor's memory: the two never overlap, and
+    neither do two arrays that own theirs. Only views of other arrays need NumPy's test.
+    """
+    if a is b:
+        return True
     if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
         return False
-    if a.base is None and b.base is None:
-        return a is b
+    base_a, base_b = a.base, b.base
+    if base_a is None or base_b is None:  # one owns its memory: the other must view it
+        other = base_b if base_a is None else base_a
+        if other is None or isinstance(other, torch.Tensor):
+            return False
     return np.may_share_memory(a, b)
 
 
