@@ -17,7 +17,10 @@ ROW_FIELDS = {
     "item", "shape", "backend", "dtype", "gflop", "torch_ms", "scratch_ms", "ratio",
     "torch_gflops", "scratch_gflops", "torch_peak_mib", "scratch_peak_mib", "peak_ratio", "note",
 }  # fmt: skip
-SETTINGS_FIELDS = {"threads", "numpy_blas", "torch", "numpy", "dtype", "repeats", "vgg_batch"}
+SETTINGS_FIELDS = {
+    "threads", "numpy_blas", "torch_blas", "gemm", "torch", "numpy", "dtype", "repeats",
+    "vgg_batch",
+}  # fmt: skip
 
 
 def parse(*argv: str) -> bench.BenchSettings:
@@ -129,6 +132,14 @@ def test_the_floor_is_an_empty_function_and_layers_are_swapped():
     x = torch.randn(3, requires_grad=True)
     assert floor(x).grad_fn.name() == "_IdentityBackward"
     assert type(relu).__module__.startswith("scratch.nn")
+
+
+def test_gemm_rates_and_torch_blas_are_measured():
+    """Both backends' BLAS rates on one GEMM, positive and finite; torch's BLAS and the CPU."""
+    rates = bench.gemm_rates(torch.float64, repeats=1)
+    assert rates["shape"] == "x".join(map(str, bench.GEMM_SHAPE))
+    assert all(0 < rates[side] < float("inf") for side in ("torch", "numpy"))
+    assert "cpu " in bench.torch_blas()
 
 
 def test_blas_kernel_is_reported_and_a_forced_kernel_warned():

@@ -28,15 +28,19 @@ from reference.bench.items import (
 from reference.bench.memory import memory_probe, peak_in_subprocess
 from reference.bench.report import Report, Row, format_table
 from reference.bench.timing import (
+    GEMM_SHAPE,
     bench_item,
     blas_pools,
     coretype_warning,
+    gemm_rates,
     pin_threads,
     time_pair,
+    torch_blas,
 )
 
 __all__ = [
     "COMMAND",
+    "GEMM_SHAPE",
     "BenchSettings",
     "Item",
     "Profile",
@@ -47,6 +51,7 @@ __all__ = [
     "blas_pools",
     "coretype_warning",
     "build",
+    "gemm_rates",
     "format_table",
     "items",
     "main",
@@ -59,5 +64,6 @@ __all__ = [
     "run_bench",
     "select",
     "time_pair",
+    "torch_blas",
     "twin_of",
 ]

@@ -20,7 +20,9 @@ from reference.bench.timing import (
     bench_item,
     blas_pools,
     coretype_warning,
+    gemm_rates,
     pin_threads,
+    torch_blas,
 )
 from reference.commands import Command, settings_from
 from scratch.kernels import BACKENDS
@@ -65,8 +67,10 @@ def settings(args: BenchSettings) -> dict:
     """The run's settings as reported (threads as the probes get them, the BLAS in use)."""
     threads = {var: str(args.threads or 1) for var in THREAD_VARS}
     threads["torch.get_num_threads"] = torch.get_num_threads()
+    blas, warning = blas_pools(), coretype_warning()
+    gemm = gemm_rates(DTYPES[args.dtype])
     return run_settings(
-        args.dtype, args.repeats, args.vgg_batch, threads, blas_pools(), coretype_warning()
+        args.dtype, args.repeats, args.vgg_batch, threads, blas, warning, torch_blas(), gemm
     )
 
 

@@ -59,12 +59,21 @@ class Report:
 
 
 def run_settings(
-    dtype: str, repeats: int, vgg_batch: int, threads: dict, blas: str, warning: str | None
+    dtype: str,
+    repeats: int,
+    vgg_batch: int,
+    threads: dict,
+    blas: str,
+    warning: str | None,
+    torch_blas: str = "",
+    gemm: dict | None = None,
 ) -> dict:
     """What the timings depend on: thread settings, BLAS kernels, versions, dtype, repeats."""
     return {
         "threads": threads,
         "numpy_blas": blas,
+        "torch_blas": torch_blas,
+        "gemm": gemm,  # GFLOP/s of one GEMM through each backend's BLAS, and its shape
         "openblas_forced": warning,
         "torch": torch.__version__,
         "numpy": np.__version__,
@@ -79,8 +88,12 @@ def run_settings(
 
 def format_settings(s: dict) -> str:
     pinned = " ".join(f"{k}={v}" for k, v in s["threads"].items())
+    gemm = s.get("gemm") or {}
     return (
-        f"threads: {pinned} | numpy BLAS: {s['numpy_blas']} | torch {s['torch']}, "
+        f"threads: {pinned} | numpy BLAS: {s['numpy_blas']} | torch BLAS: {s['torch_blas']} | "
+        f"GEMM {gemm.get('shape')}: torch.matmul {gemm.get('torch')}, numpy {gemm.get('numpy')} "
+        "GFLOP/s | "
+        f"torch {s['torch']}, "
         f"numpy {s['numpy']}, python {s['python']}, {s['machine']}, load {s['load_avg']} | "
         f"{s['dtype']}, best of {s['repeats']} after a warm-up, VGG batch {s['vgg_batch']}"
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import platform
 import time
 from collections.abc import Callable, Mapping
 
+import numpy as np
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -13,12 +15,15 @@ from reference.bench.items import DTYPES, Item, build, make_step, profile, twin_
 from reference.bench.report import Row
 
 __all__ = [
+    "GEMM_SHAPE",
     "THREAD_VARS",
     "bench_item",
     "blas_pools",
     "coretype_warning",
+    "gemm_rates",
     "pin_threads",
     "time_pair",
+    "torch_blas",
 ]
 
 # Set for the memory-probe subprocesses, whose pools are sized when numpy and torch load.
@@ -46,6 +51,45 @@ def blas_pools() -> str:
         if p["user_api"] == "blas" and "numpy" in p["filepath"]
     ]
     return ", ".join(found) or "not loaded"
+
+
+GEMM_SHAPE = (256, 1152, 1568)  # VGG16 conv3_1's forward GEMM at batch 2, a quarter of its columns
+
+
+def gemm_rates(dtype: torch.dtype = torch.float32, repeats: int = 3) -> dict:
+    """GFLOP/s of one GEMM through torch.matmul and through NumPy (the backends' BLAS calls),
+    with its shape (m x k x n).
+
+    The ceiling of each backend's convs and linears: on this project's AMD machine torch's
+    MKL runs at about half OpenBLAS's speed (MKL picks its AVX2 kernels on non-Intel CPUs),
+    which bounds every GEMM-heavy torch-backend item on the CPU.
+    """
+    m, k, n = GEMM_SHAPE
+    gen = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(shape, generator=gen, dtype=dtype) for shape in ((m, k), (k, n)))
+    a_np, b_np = a.numpy(), b.numpy()
+    seconds = time_pair((lambda: torch.matmul(a, b), lambda: np.matmul(a_np, b_np)), repeats)
+    flop = 2 * m * k * n
+    rates = {name: round(flop / s / 1e9, 1) for name, s in zip(("torch", "numpy"), seconds)}
+    return {"shape": f"{m}x{k}x{n}", **rates}
+
+
+def torch_blas() -> str:
+    """torch's CPU BLAS (from its build config) and the CPU vendor, whose kernels MKL picks."""
+    config = torch.__config__.show()
+    mkl = next((line.strip(" -") for line in config.splitlines() if "Math Kernel" in line), "")
+    version = mkl.split("Version ")[1].split("-")[0] if "Version " in mkl else ""
+    blas = f"mkl {version}".strip() if torch.backends.mkl.is_available() else "no mkl"
+    return f"{blas}, cpu {_cpu_vendor()}"
+
+
+def _cpu_vendor() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            line = next((line for line in f if line.startswith("vendor_id")), "")
+    except OSError:
+        return platform.processor() or "unknown"
+    return line.partition(":")[2].strip() or "unknown"
 
 
 def coretype_warning(environ: Mapping[str, str] = os.environ) -> str | None:
