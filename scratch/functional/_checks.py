@@ -19,6 +19,21 @@ def wrap_dim(dim: int, ndim: int, name: str = "dim") -> int:
     return dim % rank
 
 
+def check_values(outside: torch.Tensor, error: type[Exception], message, where: str) -> None:
+    """Refuse the values marked by the bool tensor `outside`, as torch does on each device.
+
+    On the CPU torch raises at once, and so do we: `error(message(first value outside))`. On
+    other devices torch asserts inside its kernel, without waiting for the device; so do we,
+    with `torch._assert_async` (RuntimeError `where`, raised when the device reaches it), so the
+    hot path never synchronizes with a GPU to read a value back.
+    """
+    if outside.is_cpu:
+        if outside.any():
+            raise error(message(outside))
+    else:
+        torch._assert_async(outside.logical_not().all(), where)
+
+
 def softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
     """torch's implicit dim for softmax-like ops called without one (deprecated, so it warns)."""
     warnings.warn(

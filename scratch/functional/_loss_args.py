@@ -10,7 +10,7 @@ import functools
 import torch
 from torch.nn import _reduction
 
-from scratch.functional._checks import check_tensor
+from scratch.functional._checks import check_tensor, check_values
 from scratch.kernels.dtypes import DtypeNotSupported
 
 
@@ -103,11 +103,15 @@ def _class_target(input, target, weight, ignore_index: int) -> torch.Tensor:
     target = target.long()
     counted = target != ignore_index
     outside = counted & ((target < 0) | (target >= n_classes))
-    if outside.any():
-        raise IndexError(
+    check_values(
+        outside,
+        IndexError,
+        lambda outside: (
             f"Target {target[outside].flatten()[0].item()} is out of bounds "
             f"(input of shape {list(input.shape)}: {n_classes} classes)."
-        )
+        ),
+        f"a target is out of bounds ({n_classes} classes)",
+    )
     return target
 
 

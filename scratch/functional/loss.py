@@ -12,7 +12,7 @@ import warnings
 import torch
 
 from scratch.autograd import Call, kernel_function
-from scratch.functional._checks import check_tensor, int_arg
+from scratch.functional._checks import check_tensor, check_values, int_arg
 from scratch.functional._loss_args import (
     _check_broadcast_to,
     _check_inputs,
@@ -163,12 +163,15 @@ def binary_cross_entropy(
         if t is not None and t.dtype != input.dtype:
             raise RuntimeError(f"Found dtype {_type_name(t)} but expected {_type_name(input)}")
     for name, t in (("input", input), ("target", target)):
-        outside = ~((t >= 0) & (t <= 1))  # nan is outside too
-        if outside.any():
-            raise RuntimeError(
-                f"all elements of {name} should be between 0 and 1 ({name} of shape "
-                f"{list(t.shape)} holds {t[outside].flatten()[0].item()})"
-            )
+        check_values(
+            ~((t >= 0) & (t <= 1)),  # nan is outside too
+            RuntimeError,
+            lambda outside, name=name, t=t: (
+                f"all elements of {name} should be between 0 and 1 "
+                f"({name} of shape {list(t.shape)} holds {t[outside].flatten()[0].item()})"
+            ),
+            f"all elements of {name} should be between 0 and 1",
+        )
     call = Call.of(backend, reduction=reduction)
     return _BinaryCrossEntropy.apply(call, input, target, weight)
 
