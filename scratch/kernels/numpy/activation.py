@@ -33,6 +33,9 @@ GELU_KAPPA = 0.044715
 _INTS = {2: np.int16, 4: np.int32, 8: np.int64}  # signed integers by width in bytes
 
 
+_SMALL = 4096  # elements: from here relu_forward compares against an array of zeros
+
+
 class ReLUCache(NamedTuple):
     # bool, where grad_y is dropped. torch's threshold_backward: `y <= 0 ? 0 : grad`; NaN is
     # not <= 0, so its grad passes. Kept as computed: negating it would cost one more pass.
@@ -46,7 +49,10 @@ class MaskCache(NamedTuple):
 
 def relu_forward(x):
     """max(x, 0) (NaN stays NaN), as `torch.relu`. Shapes: any -> same."""
-    y = np.maximum(x, 0)
+    # Against an array of zeros NumPy runs its SIMD loop: 0.054 ms against 0.136 ms for the
+    # scalar 0 on LeNet's conv1 output (64, 6, 28, 28), bit-identical; small tensors skip the
+    # allocation (measured here, one thread).
+    y = np.maximum(x, np.zeros_like(x) if x.size >= _SMALL else 0)
     return y, ReLUCache(y <= 0)
 
 
@@ -55,8 +61,10 @@ def relu_backward(cache: ReLUCache, grad_y, needs):
     # NaN or inf gradient is dropped where masked), but branch-free: LeNet's conv1 output
     # (64, 6, 28, 28) in 0.12 ms against 1.6 ms for np.where on a random mask (measured here).
     ints = _INTS[grad_y.itemsize]  # a lookup, not a dtype built from a string per call
-    # -1 (all bits set) where grad_y passes, else 0; asarray: a 0-d input gives a scalar
-    mask = np.asarray(np.subtract(cache.nonpositive, 1, dtype=ints))
+    # -1 (all bits set) where grad_y passes, else 0: as int8 then widened, 0.025 ms against
+    # 0.082 ms for one subtract into the wide type (LeNet's conv1 output, measured here);
+    # asarray: a 0-d input gives a scalar
+    mask = np.asarray(cache.nonpositive.view(np.int8) - np.int8(1)).astype(ints)
     return (np.bitwise_and(grad_y.view(ints), mask, out=mask).view(grad_y.dtype),)
 
 
