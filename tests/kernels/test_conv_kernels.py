@@ -224,8 +224,10 @@ def test_conv_backward_skips_unneeded_grads(needs, case, backend, gen):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("block", [None, 2], ids=["conv2d-one-block", "conv2d-blocks"])
 def test_conv_cache_keeps_x_instead_of_cols_in_blocks(block, backend, gen):
-    """One block: the cache keeps cols for backward. Blocks: only x, which autograd keeps anyway."""
-    case = Case("2d", (5, 3, 8, 7), 4, (3, 3), padding=(1, 1), block=block)
+    """One block: the cache keeps cols for backward. Blocks: only x, which autograd keeps anyway.
+
+    16 output channels: im2col (with at most 8, NumPy takes shifted rows, tested below)."""
+    case = Case("2d", (5, 3, 8, 7), 16, (3, 3), padding=(1, 1), block=block)
     inputs = make_inputs(case, torch.float32, gen)
     blocks = block_options(case, torch.float32, (8, 7))
     arrays = [as_array(t, backend) for t in inputs]
@@ -234,3 +236,18 @@ def test_conv_cache_keeps_x_instead_of_cols_in_blocks(block, backend, gen):
         assert cache.x is None and cache.cols.shape == (3 * 9, 5 * 8 * 7)
     else:
         assert cache.cols is None and cache.x is arrays[0]
+
+
+@pytest.mark.parametrize("c_out, strided", [(8, False), (9, False), (4, True)])
+def test_numpy_conv_takes_shifted_rows_for_few_channels(c_out, strided, gen):
+    """At most 8 output channels at stride 1: the cache holds shifted rows, (N, C * kW, P) over
+    the padded grid, not im2col's cols; otherwise im2col. (Both paths are compared with torch
+    by every row of the tables above.)"""
+    stride = (2, 1) if strided else (1, 1)
+    case = Case("2d", (5, 3, 8, 7), c_out, (3, 2), stride=stride, padding=(1, 1))
+    arrays = [as_array(t, "numpy") for t in make_inputs(case, torch.float32, gen)]
+    _, cache = kernels("numpy").conv_forward(*arrays, **case.options())
+    if c_out <= 8 and not strided:
+        assert cache.rows is not None and cache.cols.shape == (5, 3 * 2, 10 * 9)
+    else:
+        assert cache.rows is None and cache.cols.shape[0] == 3 * 3 * 2

@@ -26,20 +26,26 @@ Other shape dispatches (each measured with OpenBLAS, one thread) are commented w
 from __future__ import annotations
 
 import math
-from itertools import chain
 from typing import NamedTuple
 
 import numpy as np
 
-from scratch.kernels import Pads
+from scratch.kernels.numpy._layout import (
+    from_batch_channel,
+    pad,
+    to_batch_channel,
+    unpad,
+)
+from scratch.kernels.numpy._rowshift import forward_rows, grad_weight_rows, rows_of
 from scratch.kernels.numpy._window import window_view
 from scratch.kernels.windows import (
     BLOCK_BYTES,
     ConvGeometry,
+    RowShift,
     cols_dims,
     conv_blocks,
     conv_geometry,
-    pad_index,
+    row_shift,
 )
 
 __all__ = ["conv_forward", "conv_backward"]
@@ -47,10 +53,12 @@ __all__ = ["conv_forward", "conv_backward"]
 
 class ConvCache(NamedTuple):
     x: np.ndarray | None  # the input (N, C_in, *spatial) when im2col runs in blocks, else None
-    cols: np.ndarray | None  # one block: (C_in * prod(kernel), N * prod(out)), else None
+    # one block: (C_in * prod(kernel), N * prod(out)), or shifted rows (N, C_in * kW, P)
+    cols: np.ndarray | None
     weight: np.ndarray  # (C_out, C_in / groups, *kernel)
     geometry: ConvGeometry
     has_bias: bool
+    rows: RowShift | None = None  # the plan of shifted rows (then cols holds them), else None
 
 
 def conv_forward(
@@ -76,6 +84,11 @@ def conv_forward(
         block_bytes,
     )
     n, c_out = x.shape[0], weight.shape[0]
+    plan = row_shift(geo, c_out)
+    if plan is not None:  # few output channels at stride 1: shifted rows, not im2col
+        rows = rows_of(pad(x, geo.padding, geo.padding_mode, False), plan)
+        y = forward_rows(rows, weight, bias, plan, geo)
+        return y, ConvCache(None, rows, weight, geo, bias is not None, plan)
     y = np.empty((n, c_out, math.prod(geo.out)), dtype=x.dtype)
     buffer = _cols_buffer(geo, x.dtype)  # reused by every block
     for batch in conv_blocks(geo):
@@ -99,20 +112,25 @@ def conv_backward(cache: ConvCache, grad_y, needs):
     need_bias = cache.has_bias and needs[2]
     if not (needs[0] or needs[1]):
         return None, None, grad_y.sum(axis=(0, *range(2, grad_y.ndim))) if need_bias else None
+    grad_weight = None
+    if needs[1] and cache.rows is not None:  # shifted rows: dW from them; grad_x, grad_b below
+        grad_weight = grad_weight_rows(cache.cols, grad_y, cache.rows, weight.shape)
+    elif needs[1]:
+        grad_weight = np.zeros(weight.shape, dtype)
+    from_cols = needs[1] and cache.rows is None  # dW from im2col's cols, block by block
     grad_y = grad_y.reshape(n, c_out, math.prod(geo.out))  # (N, C_out, P)
     grad_x = np.empty(geo.x_shape, dtype) if needs[0] else None
-    grad_weight = np.zeros(weight.shape, dtype) if needs[1] else None
     grad_bias = np.zeros(c_out, dtype) if need_bias else None
-    rebuild = needs[1] and cache.cols is None
+    rebuild = from_cols and cache.cols is None
     buffer = _cols_buffer(geo, dtype) if rebuild else None
     w_t = _weight_taps(weight, geo) if needs[0] else None
     for batch in conv_blocks(geo):
         # (n, C_out, P) -> (C_out, <columns>) -> (g, C_out/g, n * P): the column order of cols
-        gy = np.ascontiguousarray(_from_batch_channel(grad_y[batch], geo.batch_last))
+        gy = np.ascontiguousarray(from_batch_channel(grad_y[batch], geo.batch_last))
         if need_bias:
             grad_bias += gy.reshape(c_out, -1).sum(axis=1)
         gy = gy.reshape(g, c_out // g, -1)
-        if needs[1]:
+        if from_cols:
             cols = _im2col(cache.x[batch], geo, buffer) if rebuild else cache.cols
             grad_weight += _grad_weight(cols, gy, geo, weight.shape)
         if needs[0]:
@@ -136,7 +154,7 @@ def _forward_gemm(cols, weight, bias, geo: ConvGeometry, y) -> None:
         return
     y_cols = np.matmul(w, cols.reshape(g, w.shape[2], n * positions))  # (g, C_out/g, n * P)
     columns = cols_dims(n, (positions,), geo.batch_last)
-    y_cols = _to_batch_channel(y_cols.reshape(c_out, *columns), geo.batch_last)  # (n, C_out, P)
+    y_cols = to_batch_channel(y_cols.reshape(c_out, *columns), geo.batch_last)  # (n, C_out, P)
     if bias is None:
         np.copyto(y, y_cols)
     else:  # the reordering copy adds the bias on the way
@@ -206,8 +224,8 @@ def _grad_input(w_t, gy, geo: ConvGeometry, grad_x) -> None:
         grad_p[at] += block[:, index % per_gemm]
     grad_p = grad_p.reshape(c_in, *grad_p.shape[2:])  # (C_in, <padded columns>)
     first = 1 if batch_last else 2  # the first spatial axis of grad_p
-    grad_p = _unpad(grad_p, first, spatial, geo.padding, geo.padding_mode)
-    np.copyto(grad_x, _to_batch_channel(grad_p, batch_last))
+    grad_p = unpad(grad_p, first, spatial, geo.padding, geo.padding_mode)
+    np.copyto(grad_x, to_batch_channel(grad_p, batch_last))
 
 
 def _cols_buffer(geo: ConvGeometry, dtype) -> np.ndarray:
@@ -217,75 +235,14 @@ def _cols_buffer(geo: ConvGeometry, dtype) -> np.ndarray:
     return np.empty(size, dtype)
 
 
-def _from_batch_channel(a, batch_last: bool):
-    """View (N, C, *spatial) -> (C, *_columns)."""
-    spatial = range(2, a.ndim)
-    return a.transpose(1, *spatial, 0) if batch_last else a.transpose(1, 0, *spatial)
-
-
-def _to_batch_channel(a, batch_last: bool):
-    """View (C, *_columns) -> (N, C, *spatial): the inverse of `_from_batch_channel`."""
-    d = a.ndim - 2
-    return a.transpose(d + 1, 0, *range(1, 1 + d)) if batch_last else a.swapaxes(0, 1)
-
-
 def _im2col(x, geo: ConvGeometry, buffer):
     """(n, C, *spatial) -> cols (C * K, n * prod(out)), rows ordered (channel, tap), written
     into the front of the flat `buffer` by ONE copy from a strided window view."""
     d, kernel, out = len(geo.kernel), geo.kernel, geo.out
-    xp = _pad(x, geo.padding, geo.padding_mode, geo.batch_last)  # (n, C, *padded)
+    xp = pad(x, geo.padding, geo.padding_mode, geo.batch_last)  # (n, C, *padded)
     windows = window_view(xp, kernel, geo.stride, geo.dilation, out)  # (n, C, *out, *kernel)
     tail = (*range(2, 2 + d), 0) if geo.batch_last else (0, *range(2, 2 + d))
     windows = windows.transpose(1, *range(2 + d, 2 + 2 * d), *tail)  # (C, *kernel, <columns>)
     cols = buffer[: windows.size].reshape(windows.shape)
     np.copyto(cols, windows)
     return cols.reshape(x.shape[1] * math.prod(kernel), x.shape[0] * math.prod(out))
-
-
-def _pad(x, padding: Pads, mode: str, batch_last: bool):
-    """(N, C, *spatial) -> (N, C, *padded), as `F.pad(x, padding, mode)` ('zeros' = constant 0).
-
-    With batch_last the result is a view of a (C, *padded, N) buffer, so that im2col's copy
-    reads (and writes) runs of N * out[-1].
-    """
-    padded = tuple(size + lo + hi for size, (lo, hi) in zip(x.shape[2:], padding))
-    if mode != "zeros":
-        for axis, (size, (lo, hi)) in enumerate(zip(x.shape[2:], padding), start=2):
-            if lo or hi:
-                x = np.take(x, pad_index(size, lo, hi, mode), axis=axis)  # one gather per dim
-        padding = tuple((0, 0) for _ in padding)  # x is padded now
-    zeros = any(lo or hi for lo, hi in padding)
-    if not (zeros or batch_last):
-        return x
-    shape = (x.shape[1], *cols_dims(x.shape[0], padded, batch_last))
-    buffer = np.zeros(shape, x.dtype) if zeros else np.empty(shape, x.dtype)
-    xp = _to_batch_channel(buffer, batch_last)  # (N, C, *padded) view
-    xp[(..., *_interior(x.shape[2:], padding))] = x
-    return xp
-
-
-def _unpad(grad_p, first: int, spatial, padding: Pads, mode: str):
-    """Adjoint of `_pad` on the spatial axes first, first + 1, ...: fold padded back to spatial.
-
-    A non-zero mode gathered padded position j from source index `pad_index(...)[j]`: one slice
-    holds the positions gathered one to one (the interior, or the crop of a negative padding),
-    the few padding positions are added one by one.
-    """
-    if mode == "zeros":
-        return grad_p[(slice(None),) * first + _interior(spatial, padding)]
-    for axis, (size, (lo, hi)) in enumerate(zip(spatial, padding), start=first):
-        if not (lo or hi):
-            continue
-        source = pad_index(size, lo, hi, mode)
-        padded = np.moveaxis(grad_p, axis, 0)  # the folded axis first: (size + lo + hi, ...)
-        start, stop = max(lo, 0), min(lo + size, len(source))  # j gathered from j - lo
-        folded = np.zeros((size, *padded.shape[1:]), dtype=padded.dtype)
-        folded[start - lo : stop - lo] = padded[start:stop]
-        for j in chain(range(start), range(stop, len(source))):  # the padding positions
-            folded[source[j]] += padded[j]
-        grad_p = np.moveaxis(folded, 0, axis)
-    return grad_p
-
-
-def _interior(spatial, padding: Pads) -> tuple[slice, ...]:
-    return tuple(slice(lo, lo + size) for size, (lo, _) in zip(spatial, padding))
