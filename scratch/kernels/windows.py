@@ -249,7 +249,7 @@ def _batch_last(n: int, out, stride) -> bool:
 class RowShift(NamedTuple):
     """The plan of a stride-1 convolution by shifted rows (see numpy/_rowshift.py)."""
 
-    padded: tuple[int, ...]  # padded spatial sizes; outputs are computed over all of them
+    steps: tuple[int, ...]  # flat stride of each padded spatial dim (the full grid's strides)
     shifts: tuple[int, ...]  # flat shift of each tap of the last kernel dim: j * dilation
     offsets: tuple[int, ...]  # flat offset of each leading tap (i_1, ...), row-major
     positions: int  # M: the outputs computed per (n, C_out), prod(padded) - max(offsets)
@@ -264,17 +264,19 @@ def row_shift(geo: ConvGeometry, c_out: int) -> RowShift | None:
     copy only kernel[-1] times the input. Measured fwd + grad_weight, one thread, NumPy:
     LeNet's conv1 (64x3x32x32, 6 x 5x5) 2.05 ms against 1.38 ms; not for more channels: VGG's
     conv1_1 (64 x 3x3 over 3x224x224) 11.9 against 27.1 ms, LeNet's conv2 (16 x 5x5) 0.70
-    against 0.89 ms, VGG's conv3_1 and conv5_1 the same or slower.
+    against 0.89 ms, VGG's conv3_1 and conv5_1 the same or slower. NumPy backend only: through
+    torch.matmul (MKL on this AMD machine) the per-tap GEMMs are slower than im2col's single
+    one (LeNet's conv1 fwd + grad_weight 3.9 ms against 3.5 ms).
     """
     n, c_in, *spatial = geo.x_shape
     simple = all(s == 1 for s in geo.stride) and geo.groups == 1 and len(spatial) >= 2
     if not (simple and 0 < c_out <= 8 and n * c_in * math.prod(geo.out) and geo.block >= n):
         return None
     padded = tuple(size + lo + hi for size, (lo, hi) in zip(spatial, geo.padding))
-    steps = plane_strides(padded)
+    steps = tuple(plane_strides(padded))
     shifts = tuple(j * geo.dilation[-1] for j in range(geo.kernel[-1]))
     offsets = tuple(tap_offsets(geo.kernel[:-1], [dl * st for dl, st in zip(geo.dilation, steps)]))
-    return RowShift(padded, shifts, offsets, math.prod(padded) - max(offsets))
+    return RowShift(steps, shifts, offsets, math.prod(padded) - max(offsets))
 
 
 def conv_blocks(geo: ConvGeometry) -> list[slice]:

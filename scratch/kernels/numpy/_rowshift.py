@@ -18,6 +18,7 @@ grad_x needs no cols: conv.py's tap-by-tap `W.T @ gy` serves both paths. Chosen 
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from scratch.kernels.windows import ConvGeometry, RowShift
 
@@ -37,9 +38,11 @@ def rows_of(xp: np.ndarray, plan: RowShift) -> np.ndarray:
 
 
 def _valid(a: np.ndarray, plan: RowShift, out) -> np.ndarray:
-    """The view (N, C_out, *out) of the real outputs in a (N, C_out, P) full-grid array."""
-    n, c_out = a.shape[:2]
-    return a.reshape(n, c_out, *plan.padded)[(..., *(slice(0, o) for o in out))]
+    """The view (N, C_out, *out) of the real outputs in a (N, C_out, M) full-grid array: the
+    output at (r_1, ...) sits at q = sum_d r_d * steps_d < M."""
+    n, c_out, m = a.shape
+    strides = tuple(v * a.itemsize for v in (c_out * m, m, *plan.steps))
+    return as_strided(a, (n, c_out, *out), strides)
 
 
 def forward_rows(rows, weight, bias, plan: RowShift, geo: ConvGeometry) -> np.ndarray:
@@ -49,16 +52,11 @@ def forward_rows(rows, weight, bias, plan: RowShift, geo: ConvGeometry) -> np.nd
     taps = len(plan.offsets)
     w = weight.reshape(c_out, weight.shape[1], taps, len(plan.shifts)).transpose(2, 0, 1, 3)
     w = w.reshape(taps, c_out, rows.shape[1])
-    full = np.empty((n, c_out, rows.shape[2]), rows.dtype)  # garbage past M is never read
-    acc = full[:, :, :m]
-    for t, offset in enumerate(plan.offsets):
-        part = np.matmul(w[t], rows[:, :, offset : offset + m])  # (N, C_out, M)
-        if t == 0:
-            acc[...] = part
-        else:
-            acc += part
+    acc = np.matmul(w[0], rows[:, :, :m])  # (N, C_out, M); offsets[0] is 0
+    for t, offset in enumerate(plan.offsets[1:], start=1):
+        acc += np.matmul(w[t], rows[:, :, offset : offset + m])
     y = np.empty((n, c_out, *geo.out), rows.dtype)
-    real = _valid(full, plan, geo.out)
+    real = _valid(acc, plan, geo.out)
     if bias is None:
         np.copyto(y, real)
     else:
@@ -69,14 +67,14 @@ def forward_rows(rows, weight, bias, plan: RowShift, geo: ConvGeometry) -> np.nd
 def grad_weight_rows(rows, grad_y, plan: RowShift, shape) -> np.ndarray:
     """dW = sum_n gy_full[n] @ rows_i[n].T per leading tap. Shapes: grad_y (N, C_out, *out)."""
     n, c_out, m = grad_y.shape[0], grad_y.shape[1], plan.positions
-    full = np.zeros((n, c_out, rows.shape[2]), grad_y.dtype)  # zeros at the garbage outputs
+    full = np.zeros((n, c_out, m), grad_y.dtype)  # zeros at the garbage outputs
     _valid(full, plan, grad_y.shape[2:])[...] = grad_y
     taps, kw = len(plan.offsets), len(plan.shifts)
     grad_t = np.empty((taps, c_out, rows.shape[1]), grad_y.dtype)  # (lead taps, C_out, C * kW)
     for t, offset in enumerate(plan.offsets):
         # per batch element (N small GEMMs, summed): 2-3x faster than one long GEMM here
         window = rows[:, :, offset : offset + m].transpose(0, 2, 1)  # (N, M, C * kW)
-        np.matmul(full[:, :, :m], window).sum(axis=0, out=grad_t[t])
+        np.matmul(full, window).sum(axis=0, out=grad_t[t])
     # (lead taps, C_out, C_in, kW) -> (C_out, C_in, *lead, kW)
     grad = grad_t.reshape(taps, c_out, -1, kw).transpose(1, 2, 0, 3)
     return np.ascontiguousarray(grad).reshape(shape)
