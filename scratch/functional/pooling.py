@@ -49,11 +49,15 @@ def _max_pool(d, input, kernel_size, stride, padding, dilation, ceil_mode, retur
         padding=padding,
         dilation=dilation,
         ceil_mode=bool(ceil_mode),
+        return_indices=bool(return_indices),  # else the kernel builds no int64 indices
     )
+    if not return_indices:
+        y = _MaxPool.apply(call, x)
+        return y.squeeze(0) if unbatched else y
     y, indices = _MaxPool.apply(call, x)
     if unbatched:
         y, indices = y.squeeze(0), indices.squeeze(0)
-    return (y, indices) if return_indices else y
+    return y, indices
 
 
 def max_pool1d(

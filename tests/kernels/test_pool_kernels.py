@@ -161,6 +161,33 @@ def test_max_pool(case: MaxCase, dtype, backend, gen):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
+@pytest.mark.parametrize(
+    "case",
+    [c for c in MAX_CASES if c.name.startswith(("k3-s2-p1", "k2x3-s2x3", "nan-k2", "3d-k3"))],
+    ids=lambda c: row_id("maxpool", len(c.shape) - 2, c.name),
+)
+def test_max_pool_without_indices(case: MaxCase, dtype, backend, gen):
+    """return_indices=False (the functional's default): y alone, the same y and gradient."""
+    d = len(case.shape) - 2
+    x = _input(case.shape, case.fill, case.layout, dtype, gen)
+    kernel = _tuple(case.kernel, d)
+    options = dict(
+        kernel_size=kernel,
+        stride=kernel if case.stride is None else _tuple(case.stride, d),
+        padding=_tuple(case.padding, d),
+        dilation=_tuple(case.dilation, d),
+        ceil_mode=case.ceil_mode,
+        return_indices=False,
+    )
+    y, _ = kernels(backend).max_pool_forward(as_array(x, backend), **options)
+    assert not isinstance(y, tuple)
+    pool = getattr(F, f"max_pool{d}d")
+    args = (case.kernel, case.stride, case.padding, case.dilation, case.ceil_mode)
+    _check(backend, "max_pool", x, options, lambda t: pool(t, *args), gen)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_max_pool_broadcast_grad(backend, gen):
     """A stride-0 gradient, as from y.sum().backward()."""
     x = _input((2, 3, 6, 6), "randn", "contiguous", torch.float64, gen)

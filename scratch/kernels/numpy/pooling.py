@@ -74,21 +74,24 @@ class MaxPoolCache(NamedTuple):
     disjoint: bool  # no padded element lies in two windows: backward assigns instead of adding
 
 
-def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
+def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True):
     """Max over each window, with torch's argmax.
 
     As `torch.nn.functional.max_pool1d`, `max_pool2d` and `max_pool3d`.
 
     Shapes: x (N, C, *spatial) -> y (N, C, *out) and indices (N, C, *out) int64, the flat index
-    into each unpadded (N, C) plane, equal to torch's `return_indices=True`.
+    into each unpadded (N, C) plane, equal to torch's `return_indices=True`. Without
+    return_indices: y alone, and no int64 index is built (the cache keeps each window's tap).
     """
     spatial = x.shape[-len(kernel_size) :]
     plan = max_pool_plan(spatial, kernel_size, stride, padding, dilation, ceil_mode)
     xp = _pad(x, plan.lo, plan.hi, _lowest(x.dtype))  # never beats a real element, nor real -inf
     y, tap = _first_max(xp, plan.taps, _grid(plan.first, np.add, np.int64))
+    cache = MaxPoolCache(tap, xp.shape, plan.lo, spatial, plan.taps, plan.disjoint)
+    if not return_indices:
+        return y, cache
     indices = np.array(plan.offsets)[tap]  # (N, C, *out) int64
     indices += _grid(plan.bases, np.add, np.int64)
-    cache = MaxPoolCache(tap, xp.shape, plan.lo, spatial, plan.taps, plan.disjoint)
     return (y, indices), cache
 
 
@@ -122,7 +125,7 @@ def max_pool_backward(cache: MaxPoolCache, grad_y, needs):
     grad_xp = np.zeros(cache.padded, grad_y.dtype)
     bits = _bits(grad_y)
     mask = np.empty(grad_y.shape, bits.dtype)
-    picked = np.empty(grad_y.shape, bits.dtype)
+    picked = None if cache.disjoint else np.empty(grad_y.shape, bits.dtype)
     for t, index in enumerate(cache.taps):
         # grad_y's bits where tap t is the argmax, +0.0 elsewhere: branch-free, and a NaN or inf
         # gradient stays where torch puts it (grad_y * mask would spread NaN to the other taps)

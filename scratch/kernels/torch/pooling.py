@@ -68,18 +68,25 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 class MaxPoolCache(NamedTuple):
-    route: torch.Tensor  # (N, C, *out) int64: where each window's gradient goes in its plane
+    route: torch.Tensor  # (N, C, *out) int32 (int64 for huge planes): where each window's
+    # gradient goes in its plane, widened to scatter_add_'s int64 a chunk of planes at a time
     shape: tuple[int, ...]  # the input's shape
     hollow: bool  # some windows pool padding alone: their gradient goes to one extra slot
 
 
-def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
+# The most bytes of int64 route that backward widens at once: torch.nn keeps all of it, the
+# cache half (int32); LeNet's pools are one chunk, VGG16's first (batch 8) 13 chunks.
+ROUTE_CHUNK_BYTES = 4 * 2**20
+
+
+def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True):
     """Max over each window, with torch's argmax.
 
     As `torch.nn.functional.max_pool1d`, `max_pool2d` and `max_pool3d`.
 
     Shapes: x (N, C, *spatial) -> y (N, C, *out) and indices (N, C, *out) int64, the flat index
-    into each unpadded (N, C) plane, equal to torch's `return_indices=True`.
+    into each unpadded (N, C) plane, equal to torch's `return_indices=True`. Without
+    return_indices: y alone, and no int64 index is built (the cache keeps them as int32).
     """
     spatial = tuple(x.shape[-len(kernel_size) :])
     plan = max_pool_plan(spatial, kernel_size, stride, padding, dilation, ceil_mode)
@@ -94,15 +101,14 @@ def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
     y, indices = _first_max(xp, taps, starts, offsets, start)
     if y.is_floating_point() and y.sum().isnan():  # a NaN in some window (or inf - inf)
         y, indices = _first_max_nan(xp, taps, starts, offsets, start)
-    indices = indices.to(torch.int64)
-    hollow = plan.hollow
-    if not any(map(any, hollow)):
-        return (y, indices), MaxPoolCache(indices, tuple(x.shape), False)
+    outputs = (y, indices.to(torch.int64)) if return_indices else y
+    if not any(map(any, plan.hollow)):
+        return outputs, MaxPoolCache(indices, tuple(x.shape), False)
     # torch's index of a hollow window lies past the input (or on the wrong element): route
     # its gradient to a slot one past the plane, dropped in backward
-    hollow = _grid(hollow, torch.logical_or, x, torch.bool)  # (*out)
+    hollow = _grid(plan.hollow, torch.logical_or, x, torch.bool)  # (*out)
     route = torch.where(hollow, math.prod(spatial), indices)
-    return (y, indices), MaxPoolCache(route, tuple(x.shape), True)
+    return outputs, MaxPoolCache(route, tuple(x.shape), True)
 
 
 def _first_max(xp, taps, starts, offsets, start):
@@ -142,13 +148,17 @@ def _first_max_nan(xp, taps, starts, offsets, start):
 
 
 def max_pool_backward(cache: MaxPoolCache, grad_y, needs):
-    """grad_x: each grad_y goes to its window's argmax (one scatter-add per plane)."""
+    """grad_x: each grad_y goes to its window's argmax (a scatter-add per chunk of planes)."""
     if not needs[0]:
         return (None,)
     planes, size = math.prod(cache.shape[:2]), math.prod(cache.shape[2:])  # N * C, plane
     grad_x = grad_y.new_zeros(planes, size + cache.hollow)  # (N * C, prod(spatial) [+ 1])
     windows = (planes, math.prod(grad_y.shape[2:]))  # (N * C, prod(out))
-    grad_x.scatter_add_(1, cache.route.reshape(windows), grad_y.reshape(windows))
+    route, grad_y = cache.route.reshape(windows), grad_y.reshape(windows)
+    chunk = max(1, ROUTE_CHUNK_BYTES // (8 * max(windows[1], 1)))  # planes per scatter
+    for i in range(0, planes, chunk):
+        rows = slice(i, i + chunk)
+        grad_x[rows].scatter_add_(1, route[rows].to(torch.int64), grad_y[rows])
     grad_x = grad_x[:, :size] if cache.hollow else grad_x
     return (grad_x.reshape(cache.shape),)
 
