@@ -27,13 +27,30 @@ __all__ = [
 ]
 
 
+@functools.lru_cache(maxsize=512)
+def _on_device(values: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A small constant of the plan (indices, counts) on `device`, made once per geometry.
+
+    Made per call, `torch.tensor(list, device=...)` copies from the host each time, which on a
+    GPU waits for the device: cached, the hot path never copies to the device. Read-only.
+    """
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
+def _can_read(t: torch.Tensor) -> bool:
+    """Whether reading a value of `t` back is cheap: on the CPU. On a GPU it waits for the
+    device, so the kernels take the path that is right for any value instead."""
+    return t.is_cpu
+
+
 def _grid(vectors: Sequence[Ints], combine, like: torch.Tensor, dtype) -> torch.Tensor:
-    """(*out) tensor combine(v_1[o_1], v_2[o_2], ..) of one vector per spatial dim (an outer op)."""
+    """(*out) tensor combine(v_1[o_1], v_2[o_2], ..) of one vector per spatial dim (an outer op).
+
+    Read-only: with one dim it is the cached vector itself.
+    """
     d = len(vectors)
     axes = [
-        torch.tensor(v, dtype=dtype, device=like.device).reshape(
-            [-1 if i == j else 1 for j in range(d)]
-        )
+        _on_device(tuple(v), dtype, like.device).reshape([-1 if i == j else 1 for j in range(d)])
         for i, v in enumerate(vectors)
     ]
     return functools.reduce(combine, axes)
@@ -97,10 +114,14 @@ def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode, re
     kind = torch.int32 if math.prod(xp.shape[2:]) < 2**31 else torch.int64
     starts = _grid(plan.bases, torch.add, x, kind)  # (*out) flat index of each window's tap 0
     first = _grid(plan.first, torch.add, x, torch.int64)  # (*out) where torch's argmax starts
-    start = starts + torch.tensor(offsets, dtype=kind, device=x.device)[first]  # (*out)
-    y, indices = _first_max(xp, taps, starts, offsets, start)
-    if y.is_floating_point() and y.sum().isnan():  # a NaN in some window (or inf - inf)
+    start = starts + _on_device(tuple(offsets), kind, x.device)[first]  # (*out)
+    if x.is_floating_point() and not _can_read(x):
+        # asking whether a NaN is there would wait for the device: the scan that handles one
         y, indices = _first_max_nan(xp, taps, starts, offsets, start)
+    else:
+        y, indices = _first_max(xp, taps, starts, offsets, start)
+        if y.is_floating_point() and y.sum().isnan():  # a NaN in some window (or inf - inf)
+            y, indices = _first_max_nan(xp, taps, starts, offsets, start)
     outputs = (y, indices.to(torch.int64)) if return_indices else y
     if not any(map(any, plan.hollow)):
         return outputs, MaxPoolCache(indices, tuple(x.shape), False)
@@ -238,8 +259,8 @@ def adaptive_avg_pool_backward(cache: AdaptiveAvgPoolCache, grad_y, needs):
 
 def _mean_matrix(size: int, out: int, like: torch.Tensor) -> torch.Tensor:
     """(out, size) matrix whose row i averages torch's adaptive window i."""
-    bounds = torch.tensor(adaptive_bounds(size, out), dtype=torch.int64, device=like.device)
-    bounds = bounds.reshape(out, 2)
+    flat = tuple(v for bound in adaptive_bounds(size, out) for v in bound)
+    bounds = _on_device(flat, torch.int64, like.device).reshape(out, 2)
     start, end = bounds[:, :1], bounds[:, 1:]
     j = torch.arange(size, device=like.device)
     inside = (start <= j) & (j < end)  # (out, size)
@@ -253,7 +274,7 @@ def _contract(a: torch.Tensor, matrices: list[torch.Tensor], transpose: bool = F
     a = a.to(matrices[0].dtype)
     for d, m in enumerate(matrices):
         axis = a.ndim - len(matrices) + d
-        if bool(a.isfinite().all()):
+        if _can_read(a) and bool(a.isfinite().all()):  # else: the sums right for any value
             a = (a.movedim(axis, -1) @ (m if transpose else m.T)).movedim(-1, axis)
         else:
             a = _window_sums(a.movedim(axis, 0), m, transpose).movedim(0, axis)
@@ -266,11 +287,12 @@ def _window_sums(a: torch.Tensor, m: torch.Tensor, transpose: bool) -> torch.Ten
     Shapes: a (n, ...) -> (out, ...) with m (out, size); n is size (or out if transposed).
     """
     out, size = m.shape
-    inside = m != 0  # (out, size): each window a run of consecutive members
-    start, length = inside.int().argmax(dim=1), inside.sum(dim=1)
+    bounds = adaptive_bounds(size, out)  # the host's copy of m's windows: nothing read back
+    start = _on_device(tuple(lo for lo, _ in bounds), torch.int64, m.device)
+    length = _on_device(tuple(hi - lo for lo, hi in bounds), torch.int64, m.device)
     weight = m[torch.arange(out, device=m.device), start].reshape((-1,) + (1,) * (a.ndim - 1))
     result = a.new_zeros((size if transpose else out, *a.shape[1:]))
-    for k in range(int(length.max()) if out else 0):
+    for k in range(max((hi - lo for lo, hi in bounds), default=0)):
         valid = (k < length).reshape(weight.shape)
         member = (start + k).clamp(max=size - 1)
         if transpose:  # window i gives a[i] / length_i to each of its members
