@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from scratch.kernels import kernels
+from scratch.kernels.conv_plan import conv_blocks
 from scratch.kernels.windows import same_padding
 
 from .conftest import (
@@ -37,7 +38,9 @@ class Case:
     bias: bool = True
     padding_mode: str = "zeros"
     layout: str = "contiguous"  # or "strided": x a transposed view, weight every other element
-    block: int | None = None  # batch elements per im2col block, forced; None: the kernels' own
+    # batch elements per im2col block, forced (a fraction: rows of one element's output at a
+    # time); None: the kernels' own
+    block: float | None = None
 
     def ntuple(self, value) -> tuple[int, ...]:
         d = len(self.kernel)
@@ -102,17 +105,30 @@ CASES = [
          padding_mode="replicate"),
     Case("3d-same-even", (2, 2, 5, 4, 4), 3, (2, 3, 2), padding="same"),
     Case("3d-batch-last", (16, 2, 4, 4, 4), 3, (3, 3, 3), padding=(1, 1, 1)),
-    # im2col in blocks of batch elements (as for large images), the cache keeps x, not cols
+    # im2col in blocks of batch elements (as for large images), the cache keeps x, not cols;
+    # at stride 1 more than 8 output channels, or NumPy takes shifted rows where they fit
     Case("2d-blocks", (5, 3, 8, 7), 4, (3, 3), padding=(1, 1), block=2),
     Case("2d-blocks-of-one", (3, 2, 6, 5), 3, (3, 2), stride=(2, 1), block=1),
     Case("2d-blocks-groups-dilation", (5, 4, 9, 8), 6, (3, 2), dilation=(2, 1), groups=2,
          padding=(2, 1), block=3, layout="strided"),
-    Case("2d-blocks-many-channels", (3, 40, 5, 4), 6, (3, 2), padding=(1, 0), block=2),
+    Case("2d-blocks-many-channels", (3, 40, 5, 4), 9, (3, 2), padding=(1, 0), block=2),
     Case("2d-blocks-depthwise-reflect", (4, 3, 6, 5), 3, (3, 3), groups=3, padding=(1, 2),
          padding_mode="reflect", block=3),
     Case("1d-blocks", (4, 3, 11), 4, (3,), padding=(1,), block=3),
-    Case("3d-blocks-circular", (3, 2, 4, 5, 4), 3, (2, 3, 2), padding=(1, 1, 0),
+    Case("3d-blocks-circular", (3, 2, 4, 5, 4), 9, (2, 3, 2), padding=(1, 1, 0),
          padding_mode="circular", block=2),
+    Case("2d-batch-last-blocks", (32, 3, 6, 7), 4, (3, 3), padding=(1, 1), block=16),
+    # one element's cols over the budget: blocks of output rows of one element
+    Case("2d-row-blocks", (2, 3, 8, 7), 4, (3, 3), padding=(1, 1), block=0.4),
+    Case("2d-row-blocks-of-one-row", (2, 3, 6, 5), 4, (3, 3), padding=(1, 1), block=0.01),
+    Case("2d-row-blocks-stride-dilation-groups", (2, 4, 11, 9), 6, (3, 2), stride=(2, 1),
+         dilation=(2, 1), padding=(2, 1), groups=2, block=0.3, layout="strided"),
+    Case("2d-row-blocks-reflect", (2, 3, 7, 6), 4, (3, 3), padding=(2, 1),
+         padding_mode="reflect", block=0.5),
+    Case("2d-row-blocks-many-channels", (2, 40, 5, 4), 9, (3, 2), padding=(1, 0), block=0.5),
+    Case("1d-row-blocks", (2, 3, 11), 4, (3,), padding=(1,), block=0.3),
+    Case("3d-row-blocks-replicate", (2, 2, 5, 4, 6), 9, (3, 2, 3), padding=(1, 0, 1),
+         padding_mode="replicate", block=0.5),
 ]  # fmt: skip
 ALL = (True, True, True)
 
@@ -198,7 +214,9 @@ NEEDS = {
     "none": (False, False, False),
 }
 NEEDS_CASES = [
-    c for c in CASES if c.name in ("2d-groups2", "2d-batch-last", "1d-reflect", "2d-blocks")
+    c
+    for c in CASES
+    if c.name in ("2d-groups2", "2d-batch-last", "1d-reflect", "2d-blocks", "2d-row-blocks")
 ]
 
 
@@ -222,7 +240,9 @@ def test_conv_backward_skips_unneeded_grads(needs, case, backend, gen):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("block", [None, 2], ids=["conv2d-one-block", "conv2d-blocks"])
+@pytest.mark.parametrize(
+    "block", [None, 2, 0.4], ids=["conv2d-one-block", "conv2d-blocks", "conv2d-row-blocks"]
+)
 def test_conv_cache_keeps_x_instead_of_cols_in_blocks(block, backend, gen):
     """One block: the cache keeps cols for backward. Blocks: only x, which autograd keeps anyway.
 
@@ -232,10 +252,23 @@ def test_conv_cache_keeps_x_instead_of_cols_in_blocks(block, backend, gen):
     blocks = block_options(case, torch.float32, (8, 7))
     arrays = [as_array(t, backend) for t in inputs]
     _, cache = kernels(backend).conv_forward(*arrays, **case.options(), **blocks)
+    blocks = conv_blocks(cache.geometry)
     if block is None:
-        assert cache.x is None and cache.cols.shape == (3 * 9, 5 * 8 * 7)
+        assert cache.x is None and cache.cols.shape == (3 * 9, 5 * 8 * 7) and len(blocks) == 1
     else:
         assert cache.cols is None and cache.x is arrays[0]
+        assert len(blocks) == (3 if block == 2 else 5 * 3)  # 8 output rows, 3 at a time
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_conv_batch_last_in_blocks(backend, gen):
+    """Short output rows in blocks of >= 8 elements: columns (*out, n) per block."""
+    case = next(c for c in CASES if c.name == "2d-batch-last-blocks")
+    inputs = make_inputs(case, torch.float32, gen)
+    arrays = [as_array(t, backend) for t in inputs]
+    blocks = block_options(case, torch.float32, (6, 7))
+    _, cache = kernels(backend).conv_forward(*arrays, **case.options(), **blocks)
+    assert cache.geometry.batch_last and len(conv_blocks(cache.geometry)) == 2
 
 
 @pytest.mark.parametrize("c_out, strided", [(8, False), (9, False), (4, True)])

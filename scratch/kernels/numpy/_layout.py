@@ -7,7 +7,8 @@ from itertools import chain
 import numpy as np
 
 from scratch.kernels import Pads
-from scratch.kernels.windows import cols_dims, pad_index
+from scratch.kernels.conv_plan import cols_dims
+from scratch.kernels.windows import pad_index
 
 __all__ = ["from_batch_channel", "interior", "pad", "to_batch_channel", "unpad"]
 
@@ -24,12 +25,15 @@ def to_batch_channel(a, batch_last: bool):
     return a.transpose(d + 1, 0, *range(1, 1 + d)) if batch_last else a.swapaxes(0, 1)
 
 
-def pad(x, padding: Pads, mode: str, batch_last: bool):
+def pad(x, padding: Pads, mode: str, batch_last: bool, slab: tuple[int, int] | None = None):
     """(N, C, *spatial) -> (N, C, *padded), as `F.pad(x, padding, mode)` ('zeros' = constant 0).
 
     With batch_last the result is a view of a (C, *padded, N) buffer, so that im2col's copy
-    reads (and writes) runs of N * out[-1].
+    reads (and writes) runs of N * out[-1]. `slab` (a, b): only the padded rows [a, b) of the
+    first spatial dim (a block of output rows reads no others).
     """
+    if slab is not None:
+        x, padding = _slab(x, padding, mode, slab)
     padded = tuple(size + lo + hi for size, (lo, hi) in zip(x.shape[2:], padding))
     if mode != "zeros":
         for axis, (size, (lo, hi)) in enumerate(zip(x.shape[2:], padding), start=2):
@@ -44,6 +48,17 @@ def pad(x, padding: Pads, mode: str, batch_last: bool):
     xp = to_batch_channel(buffer, batch_last)  # (N, C, *padded) view
     xp[(..., *interior(x.shape[2:], padding))] = x
     return xp
+
+
+def _slab(x, padding: Pads, mode: str, slab: tuple[int, int]):
+    """The rows of x and the padding along the first spatial dim that make padded rows [a, b)."""
+    (a, b), size, (lo, hi) = slab, x.shape[2], padding[0]
+    if mode != "zeros":  # the rows gathered, padding included: nothing left to pad along it
+        x = np.take(x, pad_index(size, lo, hi, mode)[a:b], axis=2)
+        return x, ((0, 0), *padding[1:])
+    start, stop = min(max(a - lo, 0), size), min(max(b - lo, 0), size)  # the real rows read
+    before = min(max(lo - a, 0), b - a)
+    return x[:, :, start:stop], ((before, b - a - before - (stop - start)), *padding[1:])
 
 
 def unpad(grad_p, first: int, spatial, padding: Pads, mode: str):

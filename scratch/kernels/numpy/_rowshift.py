@@ -12,7 +12,7 @@ tap is one GEMM on an offset window of it, accumulated:
     grad_weight  dW_i       = sum_n gy_full[n] @ rows[n, :, off_i : off_i + M].T
 
 grad_x needs no cols: conv.py's tap-by-tap `W.T @ gy` serves both paths. Chosen by
-`windows.row_shift` (few output channels, where im2col's copy dominates).
+`conv_plan.row_shift` (few output channels, where im2col's copy dominates).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from scratch.kernels.windows import ConvGeometry, RowShift
+from scratch.kernels.conv_plan import ConvGeometry, RowShift
 
 __all__ = ["rows_of", "forward_rows", "grad_weight_rows"]
 

@@ -16,10 +16,13 @@ innermost run, so the copies and the strided adds want long runs:
              and grad_x. Small feature maps (LeNet's 10x10, VGG's last 14x14) in big batches.
 
 Memory: im2col multiplies the input by prod(kernel) (VGG16's 13 convs at batch 8: 2.6 GB of
-cols, against torch's 0.8 GB peak for the whole model). A layer whose cols exceed `BLOCK_BYTES`
-builds them a block of batch elements at a time into one reused buffer (blocks sized by memory,
-never below one element: LeNet's layers are one block, VGG's 224x224 ones one image each); its
-cache then keeps x, which autograd keeps alive anyway, and backward rebuilds each block's cols.
+cols, against torch's 0.8 GB peak for the whole model), so it runs in blocks of at most
+`conv_plan.BLOCK_BYTES` of cols (or twice the weight's bytes), built one after another into one
+reused buffer: whole batch elements, or rows of one element's output where one element alone is
+too big (VGG's 224x224 layers). Each block pads only the input rows it reads. A layer of one
+block keeps its cols for backward; with several the cache keeps x, which autograd keeps alive
+anyway, and backward rebuilds each block's cols. grad_x's taps add straight into grad_x (zero
+padding, batch first: the taps that land in the padding are clipped off), else into a buffer.
 Other shape dispatches (each measured with OpenBLAS, one thread) are commented where they are.
 """
 
@@ -30,6 +33,18 @@ from typing import NamedTuple
 
 import numpy as np
 
+from scratch.kernels.conv_plan import (
+    ConvGeometry,
+    RowShift,
+    adds_into_grad_x,
+    block_positions,
+    block_slab,
+    cols_dims,
+    conv_blocks,
+    conv_geometry,
+    row_shift,
+    tap_targets,
+)
 from scratch.kernels.numpy._layout import (
     from_batch_channel,
     pad,
@@ -38,15 +53,6 @@ from scratch.kernels.numpy._layout import (
 )
 from scratch.kernels.numpy._rowshift import forward_rows, grad_weight_rows, rows_of
 from scratch.kernels.numpy._window import window_view
-from scratch.kernels.windows import (
-    BLOCK_BYTES,
-    ConvGeometry,
-    RowShift,
-    cols_dims,
-    conv_blocks,
-    conv_geometry,
-    row_shift,
-)
 
 __all__ = ["conv_forward", "conv_backward"]
 
@@ -62,7 +68,7 @@ class ConvCache(NamedTuple):
 
 
 def conv_forward(
-    x, weight, bias, *, stride, padding, dilation, groups, padding_mode, block_bytes=BLOCK_BYTES
+    x, weight, bias, *, stride, padding, dilation, groups, padding_mode, block_bytes=None
 ):
     """N-d convolution (cross-correlation).
 
@@ -84,19 +90,19 @@ def conv_forward(
         block_bytes,
     )
     n, c_out = x.shape[0], weight.shape[0]
-    plan = row_shift(geo, c_out)
+    plan = row_shift(geo, c_out, x.itemsize)
     if plan is not None:  # few output channels at stride 1: shifted rows, not im2col
         rows = rows_of(pad(x, geo.padding, geo.padding_mode, False), plan)
         y = forward_rows(rows, weight, bias, plan, geo)
         return y, ConvCache(None, rows, weight, geo, bias is not None, plan)
     y = np.empty((n, c_out, math.prod(geo.out)), dtype=x.dtype)
-    buffer = _cols_buffer(geo, x.dtype)  # reused by every block
-    for batch in conv_blocks(geo):
-        cols = _im2col(x[batch], geo, buffer)
-        _forward_gemm(cols, weight, bias, geo, y[batch])
+    blocks, buffer = conv_blocks(geo), _cols_buffer(geo, x.dtype)  # one buffer for every block
+    for batch, rows in blocks:
+        cols = _im2col(x[batch], geo, buffer, rows)
+        _forward_gemm(cols, weight, bias, geo, y[batch, :, block_positions(geo, rows)])
     # One block: backward reuses its cols. Several: keep x (autograd keeps it alive anyway)
-    # and rebuild each block's cols in backward, so no layer holds an im2col-sized matrix.
-    one = n <= geo.block
+    # and rebuild each block's cols in backward, so no layer holds more than a block of cols.
+    one = len(blocks) == 1
     cache = ConvCache(None if one else x, cols if one else None, weight, geo, bias is not None)
     return y.reshape(n, c_out, *geo.out), cache
 
@@ -112,29 +118,33 @@ def conv_backward(cache: ConvCache, grad_y, needs):
     need_bias = cache.has_bias and needs[2]
     if not (needs[0] or needs[1]):
         return None, None, grad_y.sum(axis=(0, *range(2, grad_y.ndim))) if need_bias else None
-    grad_weight = None
-    if needs[1] and cache.rows is not None:  # shifted rows: dW from them; grad_x, grad_b below
+    grad_weight = None  # shifted rows: dW from them; else the sum of every block's dW
+    if needs[1] and cache.rows is not None:  # grad_x and grad_b below
         grad_weight = grad_weight_rows(cache.cols, grad_y, cache.rows, weight.shape)
-    elif needs[1]:
-        grad_weight = np.zeros(weight.shape, dtype)
     from_cols = needs[1] and cache.rows is None  # dW from im2col's cols, block by block
     grad_y = grad_y.reshape(n, c_out, math.prod(geo.out))  # (N, C_out, P)
-    grad_x = np.empty(geo.x_shape, dtype) if needs[0] else None
+    grad_x = None if not needs[0] else np.zeros(geo.x_shape, dtype)  # the taps add into it
     grad_bias = np.zeros(c_out, dtype) if need_bias else None
     rebuild = from_cols and cache.cols is None
     buffer = _cols_buffer(geo, dtype) if rebuild else None
     w_t = _weight_taps(weight, geo) if needs[0] else None
-    for batch in conv_blocks(geo):
+    for batch, rows in conv_blocks(geo):
         # (n, C_out, P) -> (C_out, <columns>) -> (g, C_out/g, n * P): the column order of cols
-        gy = np.ascontiguousarray(from_batch_channel(grad_y[batch], geo.batch_last))
+        gy = from_batch_channel(grad_y[batch, :, block_positions(geo, rows)], geo.batch_last)
+        gy = np.ascontiguousarray(gy)
         if need_bias:
             grad_bias += gy.reshape(c_out, -1).sum(axis=1)
         gy = gy.reshape(g, c_out // g, -1)
         if from_cols:
-            cols = _im2col(cache.x[batch], geo, buffer) if rebuild else cache.cols
-            grad_weight += _grad_weight(cols, gy, geo, weight.shape)
+            cols = _im2col(cache.x[batch], geo, buffer, rows) if rebuild else cache.cols
+            grad = _grad_weight(cols, gy, geo, weight.shape)
+            grad_weight = grad if grad_weight is None else np.add(grad_weight, grad, out=grad)
+        if needs[0] and rows.start == 0:  # the block's first rows: where their taps add
+            acc = _accumulator(geo, grad_x[batch])
         if needs[0]:
-            _grad_input(w_t, gy, geo, grad_x[batch])
+            _grad_input(w_t, gy, geo, acc, rows)
+        if needs[0] and rows.stop == geo.out[0] and not adds_into_grad_x(geo):
+            _fold_into(acc, geo, grad_x[batch])  # the block's last rows: padding folded back
     return grad_x, grad_weight, grad_bias
 
 
@@ -197,49 +207,66 @@ def _weight_taps(weight, geo: ConvGeometry):
     return w_t.reshape(shape)  # one copy
 
 
-def _grad_input(w_t, gy, geo: ConvGeometry, grad_x) -> None:
-    """grad_x: dcols = W.T @ gy a few kernel taps at a time, each tap added back in place.
+def _accumulator(geo: ConvGeometry, grad_x) -> np.ndarray:
+    """(g, C_in/g, <columns>) where `_grad_input` adds a block's taps: a view of grad_x (n,
+    C_in, *spatial) itself, or zeros, unpadded or padded, for `_fold_into` (adds_into_grad_x)."""
+    (n, c_in, *spatial), g = grad_x.shape, geo.groups
+    if adds_into_grad_x(geo):  # (n, C_in, *spatial) -> (g, C_in/g, n, *spatial)
+        return grad_x.reshape(n, g, c_in // g, *spatial).transpose(
+            1, 2, 0, *range(3, 3 + len(spatial))
+        )
+    if geo.padding_mode != "zeros":  # folded back after: the padded input
+        spatial = [size + lo + hi for size, (lo, hi) in zip(spatial, geo.padding)]
+    return np.zeros((g, c_in // g, *cols_dims(n, spatial, geo.batch_last)), grad_x.dtype)
 
-    Shapes: w_t from `_weight_taps`, gy (g, C_out/g, n * P) -> grad_x (n, C_in, *spatial),
-    written in place. The extra memory stays at a few taps' (C_in, n * P) blocks instead of a
-    second im2col-sized matrix.
+
+def _grad_input(w_t, gy, geo: ConvGeometry, acc, rows: slice) -> None:
+    """dcols = W.T @ gy a few kernel taps at a time, each tap added into acc in place.
+
+    Shapes: w_t from `_weight_taps`, gy (g, C_out/g, <columns of the block>), acc from
+    `_accumulator`. The extra memory stays at a few taps' (C_in, <columns>) blocks instead of
+    a second im2col-sized matrix.
     """
-    (n, c_in, *spatial), out, batch_last = grad_x.shape, geo.out, geo.batch_last
-    g, c_out_g, c_in_g = geo.groups, gy.shape[1], c_in // geo.groups
-    padded = tuple(size + lo + hi for size, (lo, hi) in zip(spatial, geo.padding))
+    g, c_out_g, c_in_g = geo.groups, gy.shape[1], acc.shape[1]
+    out = (rows.stop - rows.start, *geo.out[1:])  # the block's output rows
+    n = gy.shape[2] // max(math.prod(out), 1)
     per_gemm = w_t.shape[2] // c_in_g if c_in_g else 1  # taps per GEMM (in_channels=0: any)
-    grad_p = np.zeros((g, c_in_g, *cols_dims(n, padded, batch_last)), dtype=gy.dtype)
-    block = np.empty((g, per_gemm, c_in_g, *cols_dims(n, out, batch_last)), dtype=gy.dtype)
+    block = np.empty((g, per_gemm, c_in_g, *cols_dims(n, out, geo.batch_last)), dtype=gy.dtype)
     block_2d = block.reshape(g, per_gemm * c_in_g, gy.shape[2])  # the GEMM's view of it
-    for index, tap in enumerate(np.ndindex(*geo.kernel)):
+    for index, target in enumerate(tap_targets(geo, rows)):
         if index % per_gemm == 0 and c_out_g == 1:  # depthwise: W.T @ gy scales gy's rows
             np.multiply(w_t[:, index // per_gemm], gy, out=block_2d)
         elif index % per_gemm == 0:
             np.matmul(w_t[:, index // per_gemm], gy, out=block_2d)
-        window = tuple(
-            slice(k * dl, k * dl + (o - 1) * s + 1, s)
-            for k, dl, o, s in zip(tap, geo.dilation, out, geo.stride)
-        )
-        at = (..., *window, slice(None)) if batch_last else (..., *window)
-        grad_p[at] += block[:, index % per_gemm]
-    grad_p = grad_p.reshape(c_in, *grad_p.shape[2:])  # (C_in, <padded columns>)
-    first = 1 if batch_last else 2  # the first spatial axis of grad_p
-    grad_p = unpad(grad_p, first, spatial, geo.padding, geo.padding_mode)
-    np.copyto(grad_x, to_batch_channel(grad_p, batch_last))
+        if target is None:  # every output's tap lands in the padding
+            continue
+        (to, of), tail = target, (slice(None),) if geo.batch_last else ()
+        acc[(..., *to, *tail)] += block[(slice(None), index % per_gemm, ..., *of, *tail)]
+
+
+def _fold_into(acc, geo: ConvGeometry, grad_x) -> None:
+    """grad_x (n, C_in, *spatial) from `_accumulator`'s buffer: padding folded, order restored."""
+    acc = acc.reshape(grad_x.shape[1], *acc.shape[2:])  # (C_in, <columns>)
+    if geo.padding_mode != "zeros":
+        first = 1 if geo.batch_last else 2  # the first spatial axis of acc
+        acc = unpad(acc, first, grad_x.shape[2:], geo.padding, geo.padding_mode)
+    np.copyto(grad_x, to_batch_channel(acc, geo.batch_last))
 
 
 def _cols_buffer(geo: ConvGeometry, dtype) -> np.ndarray:
-    """Flat memory for the cols of one block, (C_in * K * min(block, N) * P,)."""
+    """Flat memory for the cols of one block, (C_in * K * min(block, N) * rows * ...,)."""
     n, c_in = geo.x_shape[:2]
-    size = c_in * math.prod(geo.kernel) * min(geo.block, n) * math.prod(geo.out)
-    return np.empty(size, dtype)
+    rows = min(geo.rows, geo.out[0]) * math.prod(geo.out[1:])
+    return np.empty(c_in * math.prod(geo.kernel) * min(geo.block, n) * rows, dtype)
 
 
-def _im2col(x, geo: ConvGeometry, buffer):
-    """(n, C, *spatial) -> cols (C * K, n * prod(out)), rows ordered (channel, tap), written
-    into the front of the flat `buffer` by ONE copy from a strided window view."""
-    d, kernel, out = len(geo.kernel), geo.kernel, geo.out
-    xp = pad(x, geo.padding, geo.padding_mode, geo.batch_last)  # (n, C, *padded)
+def _im2col(x, geo: ConvGeometry, buffer, rows: slice):
+    """(n, C, *spatial) -> cols (C * K, <columns of the block's output rows>), rows ordered
+    (channel, tap), written into the front of the flat `buffer` by ONE copy from a strided
+    window view of the padded rows they read."""
+    d, kernel, out = len(geo.kernel), geo.kernel, (rows.stop - rows.start, *geo.out[1:])
+    slab = block_slab(geo, rows)
+    xp = pad(x, geo.padding, geo.padding_mode, geo.batch_last, slab)  # (n, C, *padded slab)
     windows = window_view(xp, kernel, geo.stride, geo.dilation, out)  # (n, C, *out, *kernel)
     tail = (*range(2, 2 + d), 0) if geo.batch_last else (0, *range(2, 2 + d))
     windows = windows.transpose(1, *range(2 + d, 2 + 2 * d), *tail)  # (C, *kernel, <columns>)

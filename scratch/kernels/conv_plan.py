@@ -1,0 +1,194 @@
+"""The plan of one convolution, shared by both backends' conv kernels: integer arithmetic only.
+
+Output sizes, the im2col blocks (whole batch elements, or rows of one element's output) and
+their column order, the shifted-rows plan (NumPy), and where each kernel tap of a block adds
+into grad_x. The window arithmetic it builds on is in `scratch.kernels.windows`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import NamedTuple
+
+from scratch.kernels import Pads
+from scratch.kernels.windows import conv_out_size, plane_strides, tap_offsets
+
+# The most bytes of im2col built at once, unless twice the weight's are more. Blocks of 4 MiB
+# stay in the cache between im2col's copy and the GEMM that reads them, and take no fresh pages
+# per call: LeNet's conv1 (batch 64, 14.7 MiB of cols) runs fwd+bwd as fast or faster in 4
+# blocks, rebuilt in backward, than in one kept (one thread, measured here). But every block's
+# GEMMs stream the whole weight (W, W.T and dW): VGG16's conv4_2 (9 MiB of weight, batch 2)
+# takes 128 ms (NumPy) and 278 ms (torch) in 4 MiB blocks against 118 and 240 in 18 MiB ones.
+BLOCK_BYTES = 4 * 2**20
+
+
+class ConvGeometry(NamedTuple):
+    """Everything about one convolution that is not an array: forward and backward share it."""
+
+    x_shape: tuple[int, ...]  # (N, C_in, *spatial)
+    kernel: tuple[int, ...]
+    out: tuple[int, ...]  # output spatial sizes
+    stride: tuple[int, ...]
+    padding: Pads  # (lo, hi) per spatial dim
+    dilation: tuple[int, ...]
+    groups: int
+    padding_mode: str
+    block: int  # batch elements per im2col block; >= N: the whole batch
+    rows: int  # output rows (first spatial dim) per block: out[0] unless one element is too big
+    batch_last: bool  # column order of cols: (*out, N) if True, else (N, *out)
+    block_bytes: int  # the most bytes of cols (or shifted rows) built at once
+
+
+def conv_geometry(
+    x_shape,
+    itemsize: int,
+    w_shape,
+    stride,
+    padding,
+    dilation,
+    groups: int,
+    mode: str,
+    block_bytes: int | None = None,
+) -> ConvGeometry:
+    """Output sizes, blocks and column order of a convolution of x by a weight of w_shape.
+
+    im2col runs in blocks holding at most `block_bytes` of cols (None: `BLOCK_BYTES` or twice
+    the weight's bytes): whole batch elements, or rows of one element's output where one element
+    alone exceeds it (a row at least).
+    """
+    if block_bytes is None:
+        block_bytes = max(BLOCK_BYTES, 2 * math.prod(w_shape) * itemsize)
+    n, c_in, *spatial = x_shape
+    kernel = tuple(w_shape[2:])
+    out = tuple(
+        conv_out_size(size, k, s, lo, hi, dl)
+        for size, k, s, (lo, hi), dl in zip(spatial, kernel, stride, padding, dilation)
+    )
+    per_row = c_in * math.prod(kernel) * math.prod(out[1:]) * itemsize  # cols bytes
+    per_element = per_row * out[0]
+    block = max(1, block_bytes // max(per_element, 1))
+    rows = out[0] if per_element <= block_bytes else max(1, block_bytes // max(per_row, 1))
+    batch_last = rows == out[0] and _batch_last(min(block, n), out, stride)
+    return ConvGeometry(
+        tuple(x_shape), kernel, out, tuple(stride), tuple(padding), tuple(dilation), groups,
+        mode, block, rows, batch_last, block_bytes,
+    )  # fmt: skip
+
+
+def _batch_last(n: int, out, stride) -> bool:
+    """Columns (*out, n) when output rows are short and the block of n elements long.
+
+    Measured fwd+bwd, one thread, both backends: LeNet's conv2 (64x6x14x14, k5) 1.9 ms vs 2.6 ms
+    batch first (torch backend), 64 channels of 8x8 in batch 32 3.8 vs 4.8 ms, VGG's conv5
+    (8x512x14x14) 143 vs 149 ms; LeNet's conv1 (28x28 out) is faster batch first.
+    """
+    return out[-1] < 16 and n >= 8 and n * (out[-1] if stride[-1] == 1 else 1) >= 64
+
+
+class RowShift(NamedTuple):
+    """The plan of a stride-1 convolution by shifted rows (see numpy/_rowshift.py)."""
+
+    steps: tuple[int, ...]  # flat stride of each padded spatial dim (the full grid's strides)
+    shifts: tuple[int, ...]  # flat shift of each tap of the last kernel dim: j * dilation
+    offsets: tuple[int, ...]  # flat offset of each leading tap (i_1, ...), row-major
+    positions: int  # M: the outputs computed per (n, C_out), prod(padded) - max(offsets)
+
+
+def row_shift(geo: ConvGeometry, c_out: int, itemsize: int) -> RowShift | None:
+    """The shifted-rows plan when it beats im2col, else None.
+
+    Stride 1 everywhere, one group, 2-d or more, nothing empty, the rows (kW times the padded
+    input, which the cache keeps) within `geo.block_bytes`, and at most 8 output channels: a
+    GEMM that few rows deep does at most 8 multiply-adds per element of cols, so im2col's copy
+    (prod(kernel) times the input) is most of the time, and shifted rows copy only kernel[-1]
+    times the input. Measured fwd + grad_weight, one thread, NumPy: LeNet's conv1 (64x3x32x32,
+    6 x 5x5) 2.05 ms against 1.38 ms; not for more channels: VGG's conv1_1 (64 x 3x3 over
+    3x224x224) 11.9 against 27.1 ms, LeNet's conv2 (16 x 5x5) 0.70 against 0.89 ms, VGG's
+    conv3_1 and conv5_1 the same or slower. NumPy backend only: through torch.matmul (MKL on
+    this AMD machine) the per-tap GEMMs are slower than im2col's single one (LeNet's conv1 fwd
+    + grad_weight 3.9 ms against 3.5 ms).
+    """
+    n, c_in, *spatial = geo.x_shape
+    simple = all(s == 1 for s in geo.stride) and geo.groups == 1 and len(spatial) >= 2
+    padded = tuple(size + lo + hi for size, (lo, hi) in zip(spatial, geo.padding))
+    fits = n * c_in * geo.kernel[-1] * math.prod(padded) * itemsize <= geo.block_bytes
+    if not (simple and 0 < c_out <= 8 and n * c_in * math.prod(geo.out) and fits):
+        return None
+    steps = tuple(plane_strides(padded))
+    shifts = tuple(j * geo.dilation[-1] for j in range(geo.kernel[-1]))
+    offsets = tuple(tap_offsets(geo.kernel[:-1], [dl * st for dl, st in zip(geo.dilation, steps)]))
+    return RowShift(steps, shifts, offsets, math.prod(padded) - max(offsets))
+
+
+def conv_blocks(geo: ConvGeometry) -> list[tuple[slice, slice]]:
+    """The im2col blocks: (batch slice, slice of the first output dim) pairs, in order.
+
+    Whole elements `geo.block` at a time, or one element `geo.rows` output rows at a time; one
+    block for an empty batch.
+    """
+    n, out0 = geo.x_shape[0], geo.out[0]
+    if geo.rows >= out0:
+        return [(slice(i, i + geo.block), slice(0, out0)) for i in range(0, max(n, 1), geo.block)]
+    return [
+        (slice(i, i + 1), slice(r, min(r + geo.rows, out0)))
+        for i in range(n)
+        for r in range(0, out0, geo.rows)
+    ]
+
+
+def block_positions(geo: ConvGeometry, rows: slice) -> slice:
+    """The flat output positions (of prod(out)) of a block's rows of the first output dim."""
+    rest = math.prod(geo.out[1:])
+    return slice(rows.start * rest, rows.stop * rest)
+
+
+def block_slab(geo: ConvGeometry, rows: slice) -> tuple[int, int]:
+    """The padded rows [a, b) of the first spatial dim that a block's output rows read."""
+    s, k, dl = geo.stride[0], geo.kernel[0], geo.dilation[0]
+    return rows.start * s, (rows.stop - 1) * s + (k - 1) * dl + 1
+
+
+def adds_into_grad_x(geo: ConvGeometry) -> bool:
+    """Whether grad_x's taps go straight into grad_x: zero padding (taps that land in it are
+    clipped off) and batch first (its layout); else into a buffer, folded or reordered after."""
+    return geo.padding_mode == "zeros" and not geo.batch_last
+
+
+def tap_targets(geo: ConvGeometry, rows: slice) -> list[tuple[tuple, tuple] | None]:
+    """Per kernel tap, row-major: (to, of), the slices per spatial dim of where tap t of a
+    block's outputs `of` adds in grad_x's accumulator `to`, or None if it lands in padding alone.
+
+    The accumulator is the unpadded input with zero padding (taps in the padding dropped), else
+    the padded input (folded back after).
+    """
+    clip = geo.padding_mode == "zeros"
+    spatial = (
+        geo.x_shape[2:]
+        if clip
+        else tuple(n + lo + hi for n, (lo, hi) in zip(geo.x_shape[2:], geo.padding))
+    )
+    outs = (rows.stop - rows.start, *geo.out[1:])  # the block's outputs per dim
+    starts = (rows.start * geo.stride[0], *(0 for _ in outs[1:]))  # its first window, padded
+    per_dim = []
+    for n, (lo, _), a, o, s, dl, kern in zip(
+        spatial, geo.padding, starts, outs, geo.stride, geo.dilation, geo.kernel
+    ):
+        shift = a - (lo if clip else 0)  # position of output 0, tap 0 in the accumulator
+        targets = []
+        for k in range(kern):
+            first = shift + k * dl
+            o_lo = max(0, -(first // s))  # the first output at position >= 0
+            o_hi = min(o, (n - 1 - first) // s + 1)  # one past the last at position < n
+            to = slice(first + o_lo * s, first + (o_hi - 1) * s + 1, s)
+            targets.append((to, slice(o_lo, o_hi)) if o_lo < o_hi else None)
+        per_dim.append(targets)
+    return [
+        None if None in taps else (tuple(t for t, _ in taps), tuple(f for _, f in taps))
+        for taps in itertools.product(*per_dim)
+    ]
+
+
+def cols_dims(n: int, spatial, batch_last: bool) -> tuple[int, ...]:
+    """The im2col column dims: (*spatial, N) batch last, else (N, *spatial)."""
+    return (*spatial, n) if batch_last else (n, *spatial)
