@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from itertools import chain
 
 import torch
@@ -51,7 +52,13 @@ def pad(x, padding: Pads, mode: str, batch_last: bool, slab: tuple[int, int] | N
 
 
 def _index(positions: list[int], like: torch.Tensor) -> torch.Tensor:
-    return torch.tensor(positions, dtype=torch.int64, device=like.device)
+    """The gather's source positions on x's device, made once per geometry (read-only)."""
+    return _on_device(tuple(positions), like.device)
+
+
+@functools.lru_cache(maxsize=256)
+def _on_device(positions: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    return torch.tensor(positions, dtype=torch.int64, device=device)  # no host copy per call
 
 
 def _slab(x, padding: Pads, mode: str, slab: tuple[int, int]):
