@@ -1,11 +1,16 @@
 """Peak memory of one step, measured in a fresh process per (item, side).
 
-The growth of the peak RSS over one forward+backward after setup: `python -m reference.bench
---memory-probe ITEM SIDE` runs `memory_probe` and prints it as JSON.
+The growth of the peak RSS over one warm forward+backward (or SGD step) after setup and one
+warm-up step: `python -m reference.bench --memory-probe ITEM SIDE` runs `memory_probe` and
+prints it as JSON. The warm-up keeps one-time costs out of the step: the shared-library code
+each new op pages in (the torch backend's first max-pool step maps 6 MiB of libtorch_cpu.so,
+more than its data) and state made once (optimizer buffers, cached plan constants).
 """
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import json
 import os
 import resource
@@ -41,7 +46,7 @@ def _reset_peak_rss() -> bool:
 
 
 def memory_probe(name: str, side: str, dtype: str = "float32", vgg_batch: int = 8) -> float:
-    """In this process: the growth of peak RSS (MiB) over one step of one side, after setup.
+    """In this process: the growth of peak RSS (MiB) over one warm step of one side.
 
     `side` is "torch.nn" or a scratch backend. Run it in a fresh process (`peak_in_subprocess`).
     On Linux the peak is VmHWM restarted after setup: ru_maxrss keeps the parent's RSS that a
@@ -58,9 +63,22 @@ def memory_probe(name: str, side: str, dtype: str = "float32", vgg_batch: int = 
             raise SystemExit(f"scratch bench: {name}: {note}")
         kernels(backend)  # import the kernel modules (~10 MiB) in setup, not in the step
     run = make_step(item, module, prof, dt, backend)
+    run()  # warm-up: library code paged in, one-time caches and optimizer state made
+    for p in module.parameters():
+        p.grad = None
+    gc.collect()
+    _trim_heap()  # freed memory back to the system, so that the step's growth shows
     peak, before = ("VmHWM", _rss_mib("VmRSS")) if _reset_peak_rss() else ("ru_maxrss", _rss_mib())
     run()
     return _rss_mib(peak) - before
+
+
+def _trim_heap() -> None:
+    """glibc's malloc_trim(0): return the heap's free memory to the system (elsewhere: nothing)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def peak_in_subprocess(name: str, side: str, dtype: str, vgg_batch: int, threads: int) -> float:
