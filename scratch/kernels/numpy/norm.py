@@ -1,7 +1,8 @@
 """Batch-norm kernels (NumPy backend).
 
 Per-channel sums accumulate in float64 whatever the input dtype, as torch's CPU kernels do
-(their accumulate type for float32 is double); everything full-size stays in the input's dtype.
+(their accumulate type for float32 is double); everything full-size stays in the input's dtype,
+but for the variance of a strided input (see `_batch_stats`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratch.kernels.shared import batch_norm_needs
+from scratch.kernels.shared import batch_norm_needs, channels_last_dense
 
 __all__ = ["batch_norm_forward", "batch_norm_backward"]
 
@@ -40,17 +41,48 @@ def _channel_sum(a: np.ndarray) -> np.ndarray:
     return np.sum(a, axis=(0, *range(2, a.ndim)), dtype=np.float64)
 
 
-def _batch_stats(x: np.ndarray, eps: float):
-    """Batch mean, 1/sqrt(biased var + eps), unbiased var, all (C,) in x's dtype."""
+def _dense(x: np.ndarray) -> bool:
+    """Whether x is contiguous in torch's sense, or densely channels-last."""
+    if x.flags.c_contiguous:
+        return True
+    return channels_last_dense(x.shape, [s // x.itemsize for s in x.strides])
+
+
+def _batch_stats(x: np.ndarray, eps: float, dense: bool):
+    """Batch mean, 1/sqrt(biased var + eps), unbiased var, all (C,) in x's dtype.
+
+    The variance where torch's CPU kernels compute it: a dense x (contiguous or channels-last)
+    is centred and squared in x's dtype, the squares summed in float64 and the sum stored in
+    x's dtype; any other strides take torch's strided path, which centres and squares in
+    float64. So float32 |x - mean| > 1.8e19 overflows to an infinite variance for a dense x
+    and not for a transposed one, as in torch.
+    """
     m = _count(x)
-    # torch centres with the mean already rounded to x's dtype, then sums squares in float64
+    # torch centres with the mean already rounded to x's dtype
     mean = (_channel_sum(x) / m).astype(x.dtype)
-    d = x - _channel(mean, x.ndim)  # (N, C, *)
-    var_sum = _channel_sum(np.square(d, out=d))
+    if dense:
+        d = x - _channel(mean, x.ndim)  # (N, C, *)
+        var_sum = _channel_sum(np.square(d, out=d)).astype(x.dtype).astype(np.float64)
+    else:
+        d = x.astype(np.float64) - _channel(mean, x.ndim)  # (N, C, *) float64
+        var_sum = _channel_sum(np.square(d, out=d))
     invstd = 1.0 / np.sqrt(var_sum / m + eps)
     # m == 1 leaves no unbiased variance: NaN, as torch (the functional refuses it anyway)
     var_unbiased = var_sum / (m - 1) if m > 1 else np.full_like(var_sum, np.nan)
     return mean, invstd.astype(x.dtype), var_unbiased.astype(x.dtype)
+
+
+def _normalize(x, mean, invstd, weight, bias, dense: bool) -> np.ndarray:
+    """y in torch's CPU form: x * alpha + beta per channel for a dense x (one pass over x), the
+    strided path's ((x - mean) * invstd) * weight + bias otherwise (0 where x equals the mean)."""
+    if not dense:
+        y = (x - _channel(mean, x.ndim)) * _channel(invstd, x.ndim)  # (N, C, *)
+        if weight is not None:
+            y *= _channel(weight, x.ndim)
+        return y if bias is None else np.add(y, _channel(bias, x.ndim), out=y)
+    alpha = invstd if weight is None else invstd * weight  # (C,)
+    beta = -mean * alpha if bias is None else bias - mean * alpha  # (C,)
+    return x * _channel(alpha, x.ndim) + _channel(beta, x.ndim)
 
 
 def batch_norm_forward(x, weight, bias, running_mean, running_var, *, training: bool, eps: float):
@@ -63,15 +95,13 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, *, training: 
     Shapes: x (N, C, *), weight / bias / running_mean / running_var (C,) or None
     -> y (N, C, *), batch_mean (C,), batch_var_unbiased (C,).
     """
+    dense = _dense(x)  # torch's CPU kernels take another path for other strides
     if training:
-        mean, invstd, var_unbiased = _batch_stats(x, eps)
+        mean, invstd, var_unbiased = _batch_stats(x, eps, dense)
     else:
         mean = running_mean.copy()  # the buffer may move before backward
         invstd = (1.0 / np.sqrt(running_var.astype(np.float64) + eps)).astype(x.dtype)
-    # y = x * alpha + beta per channel, torch's CPU form: one pass over x
-    alpha = invstd if weight is None else invstd * weight  # (C,)
-    beta = -mean * alpha if bias is None else bias - mean * alpha  # (C,)
-    y = x * _channel(alpha, x.ndim) + _channel(beta, x.ndim)
+    y = _normalize(x, mean, invstd, weight, bias, dense)
     cache = BatchNormCache(x, mean, invstd, weight, bias is not None, training)
     return ((y, mean, var_unbiased) if training else y), cache
 

@@ -3,7 +3,8 @@
 Per-channel sums use torch's own reductions in at least float32 (cascade sums on the CPU, tree
 sums on CUDA: as accurate as torch's float64 accumulators at float32 tolerances, and ~10x faster
 than `sum(dtype=float64)` of a float32 tensor); the per-channel arithmetic after them is float64.
-Everything full-size stays in the input's dtype.
+Everything full-size stays in the input's dtype, but for the variance of a strided input on the
+CPU (see `_batch_stats`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import NamedTuple
 
 import torch
 
-from scratch.kernels.shared import batch_norm_needs
+from scratch.kernels.shared import batch_norm_needs, channels_last_dense
 
 __all__ = ["batch_norm_forward", "batch_norm_backward"]
 
@@ -43,17 +44,48 @@ def _channel_sum(a: torch.Tensor) -> torch.Tensor:
     return a.sum(dim=(0, *range(2, a.ndim)), dtype=acc).to(torch.float64)
 
 
-def _batch_stats(x: torch.Tensor, eps: float):
-    """Batch mean, 1/sqrt(biased var + eps), unbiased var, all (C,) in x's dtype."""
+def _strided_on_cpu(x: torch.Tensor) -> bool:
+    """Whether torch's CPU batch norm takes its strided path: x neither contiguous nor densely
+    channels-last (torch's CUDA kernels have one path, in float32)."""
+    if not x.is_cpu or x.is_contiguous():
+        return False
+    return not channels_last_dense(x.shape, x.stride())
+
+
+def _batch_stats(x: torch.Tensor, eps: float, strided: bool):
+    """Batch mean, 1/sqrt(biased var + eps), unbiased var, all (C,) in x's dtype.
+
+    The variance where torch's CPU kernels compute it: a dense x (contiguous or channels-last)
+    is centred and squared in x's dtype and the sum stored in x's dtype; any other strides take
+    torch's strided path, which centres and squares in float64. So float32 |x - mean| > 1.8e19
+    overflows to an infinite variance for a dense x and not for a transposed one, as in torch.
+    """
     m = _count(x)
-    # torch centres with the mean already rounded to x's dtype, then sums squares in float64
+    # torch centres with the mean already rounded to x's dtype
     mean = (_channel_sum(x) / m).to(x.dtype)
-    d = x - _channel(mean, x.ndim)  # (N, C, *)
-    var_sum = _channel_sum(d.square_())
+    if strided:
+        d = x.to(torch.float64) - _channel(mean, x.ndim)  # (N, C, *) float64
+        var_sum = _channel_sum(d.square_())
+    else:
+        d = x - _channel(mean, x.ndim)  # (N, C, *)
+        var_sum = _channel_sum(d.square_()).to(x.dtype).to(torch.float64)
     invstd = (var_sum / m + eps).rsqrt()
     # m == 1 leaves no unbiased variance: NaN, as torch (the functional refuses it anyway)
     var_unbiased = var_sum / (m - 1) if m > 1 else torch.full_like(var_sum, float("nan"))
     return mean, invstd.to(x.dtype), var_unbiased.to(x.dtype)
+
+
+def _normalize(x, mean, invstd, weight, bias, strided: bool) -> torch.Tensor:
+    """y in torch's CPU form: x * alpha + beta per channel (one pass over x), or on the strided
+    path ((x - mean) * invstd) * weight + bias (0 where x equals the mean)."""
+    if strided:
+        y = (x - _channel(mean, x.ndim)).mul_(_channel(invstd, x.ndim))  # (N, C, *)
+        if weight is not None:
+            y.mul_(_channel(weight, x.ndim))
+        return y if bias is None else y.add_(_channel(bias, x.ndim))
+    alpha = invstd if weight is None else invstd * weight  # (C,)
+    beta = -mean * alpha if bias is None else bias - mean * alpha  # (C,)
+    return torch.addcmul(_channel(beta, x.ndim), x, _channel(alpha, x.ndim))
 
 
 def batch_norm_forward(x, weight, bias, running_mean, running_var, *, training: bool, eps: float):
@@ -66,15 +98,13 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, *, training: 
     Shapes: x (N, C, *), weight / bias / running_mean / running_var (C,) or None
     -> y (N, C, *), batch_mean (C,), batch_var_unbiased (C,).
     """
+    strided = _strided_on_cpu(x)  # torch's CPU kernels take another path for such strides
     if training:
-        mean, invstd, var_unbiased = _batch_stats(x, eps)
+        mean, invstd, var_unbiased = _batch_stats(x, eps, strided)
     else:
         mean = running_mean.clone()  # the buffer may move before backward
         invstd = (running_var.to(torch.float64) + eps).rsqrt().to(x.dtype)
-    # y = x * alpha + beta per channel, torch's CPU form: one pass over x
-    alpha = invstd if weight is None else invstd * weight  # (C,)
-    beta = -mean * alpha if bias is None else bias - mean * alpha  # (C,)
-    y = torch.addcmul(_channel(beta, x.ndim), x, _channel(alpha, x.ndim))
+    y = _normalize(x, mean, invstd, weight, bias, strided)
     cache = BatchNormCache(x, mean, invstd, weight, bias is not None, training)
     return ((y, mean, var_unbiased) if training else y), cache
 
