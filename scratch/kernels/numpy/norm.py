@@ -2,7 +2,9 @@
 
 Per-channel sums accumulate in float64 whatever the input dtype, as torch's CPU kernels do
 (their accumulate type for float32 is double); everything full-size stays in the input's dtype,
-but for the variance of a strided input (see `_batch_stats`).
+but for the variance of a strided input (see `_batch_stats`) and for float16, which is computed
+in float32 and rounded once around a batch mean and invstd rounded to float16, as torch's kernel
+keeps them (the bridge leaves batch norm's precision to these kernels: scratch.kernels.dtypes).
 """
 
 from __future__ import annotations
@@ -41,6 +43,16 @@ def _channel_sum(a: np.ndarray) -> np.ndarray:
     return np.sum(a, axis=(0, *range(2, a.ndim)), dtype=np.float64)
 
 
+def _acc(dtype) -> np.dtype:
+    """The type torch's CPU kernel computes `dtype` in: float32 for float16, else itself."""
+    return np.promote_types(dtype, np.float32)
+
+
+def _up(dtype, *arrays) -> list:
+    """The arrays (or None) as `dtype`, uncopied where they are already."""
+    return [None if a is None else a.astype(dtype, copy=False) for a in arrays]
+
+
 def _dense(x: np.ndarray) -> bool:
     """Whether x is contiguous in torch's sense, or densely channels-last."""
     if x.flags.c_contiguous:
@@ -57,32 +69,38 @@ def _batch_stats(x: np.ndarray, eps: float, dense: bool):
     float64. So float32 |x - mean| > 1.8e19 overflows to an infinite variance for a dense x
     and not for a transposed one, as in torch.
     """
-    m = _count(x)
-    # torch centres with the mean already rounded to x's dtype
-    mean = (_channel_sum(x) / m).astype(x.dtype)
+    m, acc = _count(x), _acc(x.dtype)
+    # torch centres with the mean rounded to the type it computes in (float32 for float16)
+    mean = (_channel_sum(x) / m).astype(acc)
     if dense:
-        d = x - _channel(mean, x.ndim)  # (N, C, *)
-        var_sum = _channel_sum(np.square(d, out=d)).astype(x.dtype).astype(np.float64)
+        d = np.subtract(x, _channel(mean, x.ndim), dtype=acc)  # (N, C, *)
+        var_sum = _channel_sum(np.square(d, out=d)).astype(acc).astype(np.float64)
     else:
         d = x.astype(np.float64) - _channel(mean, x.ndim)  # (N, C, *) float64
         var_sum = _channel_sum(np.square(d, out=d))
     invstd = 1.0 / np.sqrt(var_sum / m + eps)
     # m == 1 leaves no unbiased variance: NaN, as torch (the functional refuses it anyway)
     var_unbiased = var_sum / (m - 1) if m > 1 else np.full_like(var_sum, np.nan)
-    return mean, invstd.astype(x.dtype), var_unbiased.astype(x.dtype)
+    return mean.astype(x.dtype), invstd.astype(x.dtype), var_unbiased.astype(x.dtype)
 
 
 def _normalize(x, mean, invstd, weight, bias, dense: bool) -> np.ndarray:
     """y in torch's CPU form: x * alpha + beta per channel for a dense x (one pass over x), the
-    strided path's ((x - mean) * invstd) * weight + bias otherwise (0 where x equals the mean)."""
+    strided path's ((x - mean) * invstd) * weight + bias otherwise (0 where x equals the mean).
+    float16 is computed in float32 and rounded once."""
+    acc = _acc(x.dtype)
+    mean, invstd, weight, bias = _up(acc, mean, invstd, weight, bias)
     if not dense:
-        y = (x - _channel(mean, x.ndim)) * _channel(invstd, x.ndim)  # (N, C, *)
+        y = np.subtract(x, _channel(mean, x.ndim), dtype=acc) * _channel(invstd, x.ndim)
         if weight is not None:
             y *= _channel(weight, x.ndim)
-        return y if bias is None else np.add(y, _channel(bias, x.ndim), out=y)
-    alpha = invstd if weight is None else invstd * weight  # (C,)
-    beta = -mean * alpha if bias is None else bias - mean * alpha  # (C,)
-    return x * _channel(alpha, x.ndim) + _channel(beta, x.ndim)
+        if bias is not None:
+            y += _channel(bias, x.ndim)
+    else:
+        alpha = invstd if weight is None else invstd * weight  # (C,)
+        beta = -mean * alpha if bias is None else bias - mean * alpha  # (C,)
+        y = np.multiply(x, _channel(alpha, x.ndim), dtype=acc) + _channel(beta, x.ndim)
+    return y.astype(x.dtype, copy=False)
 
 
 def batch_norm_forward(x, weight, bias, running_mean, running_var, *, training: bool, eps: float):
@@ -100,7 +118,8 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, *, training: 
         mean, invstd, var_unbiased = _batch_stats(x, eps, dense)
     else:
         mean = running_mean.copy()  # the buffer may move before backward
-        invstd = (1.0 / np.sqrt(running_var.astype(np.float64) + eps)).astype(x.dtype)
+        # in the type torch computes in: float16's invstd stays float32 here
+        invstd = (1.0 / np.sqrt(running_var.astype(np.float64) + eps)).astype(_acc(x.dtype))
     y = _normalize(x, mean, invstd, weight, bias, dense)
     cache = BatchNormCache(x, mean, invstd, weight, bias is not None, training)
     return ((y, mean, var_unbiased) if training else y), cache
@@ -114,6 +133,11 @@ def batch_norm_backward(cache: BatchNormCache, grad_y, needs):
 
     Shapes: grad_y (N, C, *) -> grad_x (N, C, *), grad_weight (C,), grad_bias (C,).
     """
+    if cache.x.dtype == np.float16:  # float32 arithmetic on the float16 statistics, as torch
+        x, mean, invstd, weight = _up(np.float32, *cache[:4])
+        up = cache._replace(x=x, mean=mean, invstd=invstd, weight=weight)
+        grads = batch_norm_backward(up, grad_y.astype(np.float32), needs)
+        return tuple(None if g is None else g.astype(np.float16) for g in grads)
     x, mean, invstd, weight, has_bias, training = cache
     need_x, need_weight, need_bias, project = batch_norm_needs(
         needs, weight is not None, has_bias, training

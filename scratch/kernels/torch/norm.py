@@ -4,7 +4,9 @@ Per-channel sums use torch's own reductions in at least float32 (cascade sums on
 sums on CUDA: as accurate as torch's float64 accumulators at float32 tolerances, and ~10x faster
 than `sum(dtype=float64)` of a float32 tensor); the per-channel arithmetic after them is float64.
 Everything full-size stays in the input's dtype, but for the variance of a strided input on the
-CPU (see `_batch_stats`).
+CPU (see `_batch_stats`) and for float16 / bfloat16, which are computed in float32 and rounded
+once around a batch mean and invstd rounded to the dtype, as torch's kernel keeps them (the
+bridge leaves batch norm's precision to these kernels: scratch.kernels.dtypes).
 """
 
 from __future__ import annotations
@@ -44,6 +46,19 @@ def _channel_sum(a: torch.Tensor) -> torch.Tensor:
     return a.sum(dim=(0, *range(2, a.ndim)), dtype=acc).to(torch.float64)
 
 
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _acc(dtype: torch.dtype) -> torch.dtype:
+    """The type torch's CPU kernel computes `dtype` in: float32 for half types, else itself."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+def _up(dtype: torch.dtype, *tensors) -> list:
+    """The tensors (or None) as `dtype`, uncopied where they are already."""
+    return [None if t is None else t.to(dtype) for t in tensors]
+
+
 def _strided_on_cpu(x: torch.Tensor) -> bool:
     """Whether torch's CPU batch norm takes its strided path: x neither contiguous nor densely
     channels-last (torch's CUDA kernels have one path, in float32)."""
@@ -60,32 +75,36 @@ def _batch_stats(x: torch.Tensor, eps: float, strided: bool):
     torch's strided path, which centres and squares in float64. So float32 |x - mean| > 1.8e19
     overflows to an infinite variance for a dense x and not for a transposed one, as in torch.
     """
-    m = _count(x)
-    # torch centres with the mean already rounded to x's dtype
-    mean = (_channel_sum(x) / m).to(x.dtype)
+    m, acc = _count(x), _acc(x.dtype)
+    # torch centres with the mean rounded to the type it computes in (float32 for half types)
+    mean = (_channel_sum(x) / m).to(acc)
     if strided:
         d = x.to(torch.float64) - _channel(mean, x.ndim)  # (N, C, *) float64
         var_sum = _channel_sum(d.square_())
     else:
-        d = x - _channel(mean, x.ndim)  # (N, C, *)
-        var_sum = _channel_sum(d.square_()).to(x.dtype).to(torch.float64)
+        d = x.to(acc) - _channel(mean, x.ndim)  # (N, C, *)
+        var_sum = _channel_sum(d.square_()).to(acc).to(torch.float64)
     invstd = (var_sum / m + eps).rsqrt()
     # m == 1 leaves no unbiased variance: NaN, as torch (the functional refuses it anyway)
     var_unbiased = var_sum / (m - 1) if m > 1 else torch.full_like(var_sum, float("nan"))
-    return mean, invstd.to(x.dtype), var_unbiased.to(x.dtype)
+    return mean.to(x.dtype), invstd.to(x.dtype), var_unbiased.to(x.dtype)
 
 
 def _normalize(x, mean, invstd, weight, bias, strided: bool) -> torch.Tensor:
     """y in torch's CPU form: x * alpha + beta per channel (one pass over x), or on the strided
-    path ((x - mean) * invstd) * weight + bias (0 where x equals the mean)."""
+    path ((x - mean) * invstd) * weight + bias (0 where x equals the mean). Half types are
+    computed in float32 and rounded once."""
+    mean, invstd, weight, bias = _up(_acc(x.dtype), mean, invstd, weight, bias)
     if strided:
         y = (x - _channel(mean, x.ndim)).mul_(_channel(invstd, x.ndim))  # (N, C, *)
         if weight is not None:
             y.mul_(_channel(weight, x.ndim))
-        return y if bias is None else y.add_(_channel(bias, x.ndim))
-    alpha = invstd if weight is None else invstd * weight  # (C,)
-    beta = -mean * alpha if bias is None else bias - mean * alpha  # (C,)
-    return torch.addcmul(_channel(beta, x.ndim), x, _channel(alpha, x.ndim))
+        y = y if bias is None else y.add_(_channel(bias, x.ndim))
+    else:
+        alpha = invstd if weight is None else invstd * weight  # (C,)
+        beta = -mean * alpha if bias is None else bias - mean * alpha  # (C,)
+        y = torch.addcmul(_channel(beta, x.ndim), x, _channel(alpha, x.ndim))
+    return y.to(x.dtype)
 
 
 def batch_norm_forward(x, weight, bias, running_mean, running_var, *, training: bool, eps: float):
@@ -103,7 +122,8 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, *, training: 
         mean, invstd, var_unbiased = _batch_stats(x, eps, strided)
     else:
         mean = running_mean.clone()  # the buffer may move before backward
-        invstd = (running_var.to(torch.float64) + eps).rsqrt().to(x.dtype)
+        # in the type torch computes in: a half type's invstd stays float32 here
+        invstd = (running_var.to(torch.float64) + eps).rsqrt().to(_acc(x.dtype))
     y = _normalize(x, mean, invstd, weight, bias, strided)
     cache = BatchNormCache(x, mean, invstd, weight, bias is not None, training)
     return ((y, mean, var_unbiased) if training else y), cache
@@ -117,6 +137,11 @@ def batch_norm_backward(cache: BatchNormCache, grad_y, needs):
 
     Shapes: grad_y (N, C, *) -> grad_x (N, C, *), grad_weight (C,), grad_bias (C,).
     """
+    if cache.x.dtype in _HALF:  # float32 arithmetic on the half-type statistics, as torch
+        x, mean, invstd, weight = _up(torch.float32, *cache[:4])
+        up = cache._replace(x=x, mean=mean, invstd=invstd, weight=weight)
+        grads = batch_norm_backward(up, grad_y.float(), needs)
+        return tuple(None if g is None else g.to(cache.x.dtype) for g in grads)
     x, mean, invstd, weight, has_bias, training = cache
     need_x, need_weight, need_bias, project = batch_norm_needs(
         needs, weight is not None, has_bias, training
