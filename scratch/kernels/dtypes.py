@@ -24,17 +24,20 @@ How float16 and bfloat16 are computed (`opmath`, applied by the bridge, scratch/
 torch's CPU kernels compute these in float32 (their "opmath" type) and round each result once,
 forward and backward alike. So the bridge hands a kernel float32 copies of the op's tensors of
 that dtype (integer ones, such as class targets, as they are) and rounds each float32 output and
-gradient back to it once; the kernel caches the float32 copies, so backward also runs on them.
+gradient back to it once; the kernel caches the float32 copies, so backward also runs on them,
+but an output its cache holds (sigmoid's, softmax's) is held rounded, as torch saves it.
 Outputs are fresh rounded tensors (never an input's memory); an in-place op still writes its
 rounded result into its input, and autograd still watches the half tensors the cache was copied
 from. float32, float64 and integers pass untouched. The exceptions (`_NATIVE`) are ops torch
 computes in the dtype itself, rounding each step (dropout's noise, mse_loss's x - target, each
-term of binary_cross_entropy), batch norm, whose kernels compute in float32 themselves around
-statistics rounded to the dtype (as torch's: its saved mean and invstd are tensors of the
-dtype), and ops without rounding arithmetic (relu, max_pool, flatten), where float32 gives the
-same bits. A few other torch kernels round intermediates too (float16 conv's weight gradient,
-log_softmax): those agree to a couple of units in the last place, not bit for bit
-(tests/test_dtypes.py).
+term of binary_cross_entropy); batch norm, whose kernels compute in float32 themselves around
+statistics rounded to the dtype, as torch's (its saved mean and invstd are tensors of the dtype;
+its strided path, for other layouts, rounds each step in the dtype); and ops without rounding
+arithmetic (relu, max_pool, flatten), where float32 gives the same bits. A few other torch
+kernels round intermediates too (float16 conv's weight gradient, log_softmax): those agree to a
+couple of units in the last place, not bit for bit (tests/test_dtypes.py). torch's average
+pools accumulate their gradient in the dtype, one rounding per window: where many windows
+overlap (an upsampling adaptive pool) ours, summed in float32, is the more exact.
 """
 
 from __future__ import annotations
@@ -141,10 +144,10 @@ def check_dtype(op: str, backend: Any, inputs: tuple, options: Options = ()) -> 
 # dropout's noise mask / (1 - p) and mse_loss's x - target are tensors of x's dtype, so is each
 # term of binary_cross_entropy (its gradient's floor 1e-12 rounds to 0 in float16: x = 0 or 1
 # gives NaN); their means still sum and divide in float32, as the kernels' `_reduce` does.
-# l2_penalty is a composite of torch ops.
-# batch_norm computes in float32 but keeps its batch mean and invstd in the dtype, forward and
-# backward: its kernels do the same themselves. flatten, relu and max_pool do no rounding
-# arithmetic (copies, comparisons): float32 would give the same bits, slower.
+# l2_penalty is a composite of torch ops. batch_norm computes in float32 but keeps its batch mean
+# and invstd in the dtype, forward and backward (in the dtype throughout for a strided input):
+# its kernels do the same themselves. flatten, relu and max_pool do no rounding arithmetic
+# (copies, comparisons): float32 would give the same bits, slower.
 _NATIVE = frozenset(
     {"dropout", "mse_loss", "binary_cross_entropy", "l2_penalty", "batch_norm"}
     | {"flatten", "relu", "max_pool"}
@@ -154,13 +157,39 @@ _NATIVE = frozenset(
 class _Opmath:
     """A kernel module seen through float32: `from_tensor` upcasts tensors of `dtype` (other
     dtypes, such as class targets and indices, pass as they are), `to_tensor` rounds float32
-    results back to `dtype` once; kernels and every other attribute are the module's own."""
+    results back to `dtype` once, and a forward kernel's outputs are rounded where its cache
+    holds them too; kernels and every other attribute are the module's own."""
 
     def __init__(self, module: Any, dtype: torch.dtype) -> None:
         self.module, self.dtype = module, dtype
 
     def __getattr__(self, name: str) -> Any:  # the kernels, shares, host_copy
-        return getattr(self.module, name)
+        attr = getattr(self.module, name)  # looked up per call, as the bridge does
+        return self._saving_rounded(attr) if name.endswith("_forward") else attr
+
+    def _saving_rounded(self, forward):
+        """`forward` with its float32 outputs rounded to `dtype` (kept as float32), in its cache
+        too: torch saves an op's output in the dtype, so a backward written in terms of the
+        output (sigmoid, tanh, softmax, log_softmax) reads the rounded values, as torch's."""
+
+        def run(*arrays, **options):
+            outputs, cache = forward(*arrays, **options)
+            single = not isinstance(outputs, tuple)
+            outs = (outputs,) if single else outputs
+            rounded = {id(o): r for o in outs if (r := self._round(o)) is not None}
+            outs = tuple(rounded.get(id(o), o) for o in outs)
+            held = {f: rounded[id(v)] for f, v in zip(cache._fields, cache) if id(v) in rounded}
+            return (outs[0] if single else outs), cache._replace(**held)
+
+        return run
+
+    def _round(self, a):
+        """A float32 array's values rounded to `dtype`, as a float32 array; None for others."""
+        device = a.device if isinstance(a, torch.Tensor) else torch.device("cpu")
+        t = self.module.to_tensor(a, device, ())
+        return (
+            self.module.from_tensor(t.to(self.dtype).float()) if t.dtype == torch.float32 else None
+        )
 
     def from_tensor(self, t: torch.Tensor):
         return self.module.from_tensor(t.float() if t.dtype == self.dtype else t)

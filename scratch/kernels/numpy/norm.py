@@ -2,9 +2,10 @@
 
 Per-channel sums accumulate in float64 whatever the input dtype, as torch's CPU kernels do
 (their accumulate type for float32 is double); everything full-size stays in the input's dtype,
-but for the variance of a strided input (see `_batch_stats`) and for float16, which is computed
-in float32 and rounded once around a batch mean and invstd rounded to float16, as torch's kernel
-keeps them (the bridge leaves batch norm's precision to these kernels: scratch.kernels.dtypes).
+but for the variance of a strided input (see `_batch_stats`) and for a dense float16 input,
+computed in float32 and rounded once around a batch mean and invstd rounded to float16, as
+torch's kernel keeps them (a strided one rounds each step in float16, as torch's strided path).
+The bridge leaves batch norm's precision to these kernels (scratch.kernels.dtypes).
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ def _batch_stats(x: np.ndarray, eps: float, dense: bool):
     if dense:
         d = np.subtract(x, _channel(mean, x.ndim), dtype=acc)  # (N, C, *)
         var_sum = _channel_sum(np.square(d, out=d)).astype(acc).astype(np.float64)
-    else:
-        d = x.astype(np.float64) - _channel(mean, x.ndim)  # (N, C, *) float64
+    else:  # centred on the mean in x's dtype, as torch's strided path
+        d = x.astype(np.float64) - _channel(mean.astype(x.dtype), x.ndim)  # (N, C, *) float64
         var_sum = _channel_sum(np.square(d, out=d))
     invstd = 1.0 / np.sqrt(var_sum / m + eps)
     # m == 1 leaves no unbiased variance: NaN, as torch (the functional refuses it anyway)
@@ -87,8 +88,9 @@ def _batch_stats(x: np.ndarray, eps: float, dense: bool):
 def _normalize(x, mean, invstd, weight, bias, dense: bool) -> np.ndarray:
     """y in torch's CPU form: x * alpha + beta per channel for a dense x (one pass over x), the
     strided path's ((x - mean) * invstd) * weight + bias otherwise (0 where x equals the mean).
-    float16 is computed in float32 and rounded once."""
-    acc = _acc(x.dtype)
+    A dense float16 x is computed in float32 and rounded once; a strided one in float16, each
+    step rounded, as torch's strided path does."""
+    acc = _acc(x.dtype) if dense else x.dtype
     mean, invstd, weight, bias = _up(acc, mean, invstd, weight, bias)
     if not dense:
         y = np.subtract(x, _channel(mean, x.ndim), dtype=acc) * _channel(invstd, x.ndim)
@@ -133,7 +135,7 @@ def batch_norm_backward(cache: BatchNormCache, grad_y, needs):
 
     Shapes: grad_y (N, C, *) -> grad_x (N, C, *), grad_weight (C,), grad_bias (C,).
     """
-    if cache.x.dtype == np.float16:  # float32 arithmetic on the float16 statistics, as torch
+    if cache.x.dtype == np.float16 and _dense(cache.x):  # float32 on float16 statistics, as torch
         x, mean, invstd, weight = _up(np.float32, *cache[:4])
         up = cache._replace(x=x, mean=mean, invstd=invstd, weight=weight)
         grads = batch_norm_backward(up, grad_y.astype(np.float32), needs)

@@ -4,9 +4,10 @@ Per-channel sums use torch's own reductions in at least float32 (cascade sums on
 sums on CUDA: as accurate as torch's float64 accumulators at float32 tolerances, and ~10x faster
 than `sum(dtype=float64)` of a float32 tensor); the per-channel arithmetic after them is float64.
 Everything full-size stays in the input's dtype, but for the variance of a strided input on the
-CPU (see `_batch_stats`) and for float16 / bfloat16, which are computed in float32 and rounded
-once around a batch mean and invstd rounded to the dtype, as torch's kernel keeps them (the
-bridge leaves batch norm's precision to these kernels: scratch.kernels.dtypes).
+CPU (see `_batch_stats`) and for a dense float16 / bfloat16 input, computed in float32 and
+rounded once around a batch mean and invstd rounded to the dtype, as torch's kernel keeps them
+(a strided one rounds each step in its dtype, as torch's strided path). The bridge leaves batch
+norm's precision to these kernels (scratch.kernels.dtypes).
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ def _batch_stats(x: torch.Tensor, eps: float, strided: bool):
     m, acc = _count(x), _acc(x.dtype)
     # torch centres with the mean rounded to the type it computes in (float32 for half types)
     mean = (_channel_sum(x) / m).to(acc)
-    if strided:
-        d = x.to(torch.float64) - _channel(mean, x.ndim)  # (N, C, *) float64
+    if strided:  # centred on the mean in x's dtype, as torch's strided path
+        d = x.to(torch.float64) - _channel(mean.to(x.dtype), x.ndim)  # (N, C, *) float64
         var_sum = _channel_sum(d.square_())
     else:
         d = x.to(acc) - _channel(mean, x.ndim)  # (N, C, *)
@@ -92,9 +93,11 @@ def _batch_stats(x: torch.Tensor, eps: float, strided: bool):
 
 def _normalize(x, mean, invstd, weight, bias, strided: bool) -> torch.Tensor:
     """y in torch's CPU form: x * alpha + beta per channel (one pass over x), or on the strided
-    path ((x - mean) * invstd) * weight + bias (0 where x equals the mean). Half types are
-    computed in float32 and rounded once."""
-    mean, invstd, weight, bias = _up(_acc(x.dtype), mean, invstd, weight, bias)
+    path ((x - mean) * invstd) * weight + bias (0 where x equals the mean). A half-type x is
+    computed in float32 and rounded once, but on the strided path in its dtype, each step
+    rounded, as torch's does."""
+    acc = x.dtype if strided else _acc(x.dtype)
+    mean, invstd, weight, bias = _up(acc, mean, invstd, weight, bias)
     if strided:
         y = (x - _channel(mean, x.ndim)).mul_(_channel(invstd, x.ndim))  # (N, C, *)
         if weight is not None:
@@ -137,7 +140,7 @@ def batch_norm_backward(cache: BatchNormCache, grad_y, needs):
 
     Shapes: grad_y (N, C, *) -> grad_x (N, C, *), grad_weight (C,), grad_bias (C,).
     """
-    if cache.x.dtype in _HALF:  # float32 arithmetic on the half-type statistics, as torch
+    if cache.x.dtype in _HALF and not _strided_on_cpu(cache.x):  # float32 on half statistics
         x, mean, invstd, weight = _up(torch.float32, *cache[:4])
         up = cache._replace(x=x, mean=mean, invstd=invstd, weight=weight)
         grads = batch_norm_backward(up, grad_y.float(), needs)
