@@ -178,8 +178,9 @@ class _Opmath:
             outs = (outputs,) if single else outputs
             rounded = {id(o): r for o in outs if (r := self._round(o)) is not None}
             outs = tuple(rounded.get(id(o), o) for o in outs)
-            held = {f: rounded[id(v)] for f, v in zip(cache._fields, cache) if id(v) in rounded}
-            return (outs[0] if single else outs), cache._replace(**held)
+            fields = getattr(cache, "_fields", ())  # a NamedTuple, as the kernel contract says
+            held = {f: rounded[id(v)] for f, v in zip(fields, cache) if id(v) in rounded}
+            return (outs[0] if single else outs), (cache._replace(**held) if held else cache)
 
         return run
 

@@ -120,8 +120,9 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, *, training: 
         mean, invstd, var_unbiased = _batch_stats(x, eps, dense)
     else:
         mean = running_mean.copy()  # the buffer may move before backward
-        # in the type torch computes in: float16's invstd stays float32 here
-        invstd = (1.0 / np.sqrt(running_var.astype(np.float64) + eps)).astype(_acc(x.dtype))
+        # in the type torch computes in: a dense float16 x's invstd stays float32 here
+        acc = _acc(x.dtype) if dense else x.dtype
+        invstd = (1.0 / np.sqrt(running_var.astype(np.float64) + eps)).astype(acc)
     y = _normalize(x, mean, invstd, weight, bias, dense)
     cache = BatchNormCache(x, mean, invstd, weight, bias is not None, training)
     return ((y, mean, var_unbiased) if training else y), cache
@@ -141,6 +142,7 @@ def batch_norm_backward(cache: BatchNormCache, grad_y, needs):
         grads = batch_norm_backward(up, grad_y.astype(np.float32), needs)
         return tuple(None if g is None else g.astype(np.float16) for g in grads)
     x, mean, invstd, weight, has_bias, training = cache
+    strided = not _dense(x)  # torch's strided path
     need_x, need_weight, need_bias, project = batch_norm_needs(
         needs, weight is not None, has_bias, training
     )  # project: grad_x goes through the batch statistics
@@ -150,15 +152,30 @@ def batch_norm_backward(cache: BatchNormCache, grad_y, needs):
         d = x - _channel(mean, x.ndim)  # (N, C, *): xhat / invstd
         dot = _channel_sum(d * grad_y)  # (C,) float64: sum(g * xhat) / invstd
         grad_weight = (dot * invstd).astype(x.dtype) if need_weight else None
-    scale = _channel(invstd if weight is None else invstd * weight, x.ndim)  # (C, 1, ..., 1)
+    if strided and sum_g is not None:
+        sum_g = sum_g.astype(x.dtype)  # the strided path's sum(g) is a tensor of x's dtype
     if project:
         m = _count(x)
-        k = (dot * invstd * invstd / m).astype(x.dtype)  # (C,): the projection on xhat
-        grad_x = grad_y - _channel((sum_g / m).astype(x.dtype), x.ndim)
+        if strided:  # each step in x's dtype, in torch's order: ((dot * invstd) * invstd) / M
+            k, mean_g = dot.astype(x.dtype) * invstd * invstd / m, sum_g / m
+        else:
+            k, mean_g = (dot * invstd * invstd / m).astype(x.dtype), (sum_g / m).astype(x.dtype)
+        grad_x = grad_y - _channel(mean_g, x.ndim)  # (C,) k: the projection on xhat
         grad_x -= np.multiply(d, _channel(k, x.ndim), out=d)
-        grad_x *= scale
+        grad_x = _scaled(grad_x, invstd, weight, strided, out=grad_x)
     elif need_x:
-        grad_x = grad_y * scale
+        grad_x = _scaled(grad_y, invstd, weight, strided)
     if need_bias:
         grad_bias = sum_g.astype(x.dtype)
     return grad_x, grad_weight, grad_bias, None, None
+
+
+def _scaled(g, invstd, weight, strided: bool, out=None):
+    """g * invstd * w per channel (into `out`): in one product for a dense x, in torch's two for
+    a strided one (each rounded in x's dtype)."""
+    if not strided:
+        return np.multiply(
+            g, _channel(invstd if weight is None else invstd * weight, g.ndim), out=out
+        )
+    g = np.multiply(g, _channel(invstd, g.ndim), out=out)
+    return g if weight is None else np.multiply(g, _channel(weight, g.ndim), out=g)

@@ -125,8 +125,9 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, *, training: 
         mean, invstd, var_unbiased = _batch_stats(x, eps, strided)
     else:
         mean = running_mean.clone()  # the buffer may move before backward
-        # in the type torch computes in: a half type's invstd stays float32 here
-        invstd = (running_var.to(torch.float64) + eps).rsqrt().to(_acc(x.dtype))
+        # in the type torch computes in: a dense half-type x's invstd stays float32 here
+        acc = x.dtype if strided else _acc(x.dtype)
+        invstd = (running_var.to(torch.float64) + eps).rsqrt().to(acc)
     y = _normalize(x, mean, invstd, weight, bias, strided)
     cache = BatchNormCache(x, mean, invstd, weight, bias is not None, training)
     return ((y, mean, var_unbiased) if training else y), cache
@@ -146,6 +147,7 @@ def batch_norm_backward(cache: BatchNormCache, grad_y, needs):
         grads = batch_norm_backward(up, grad_y.float(), needs)
         return tuple(None if g is None else g.to(cache.x.dtype) for g in grads)
     x, mean, invstd, weight, has_bias, training = cache
+    strided = _strided_on_cpu(x)
     need_x, need_weight, need_bias, project = batch_norm_needs(
         needs, weight is not None, has_bias, training
     )  # project: grad_x goes through the batch statistics
@@ -155,15 +157,30 @@ def batch_norm_backward(cache: BatchNormCache, grad_y, needs):
         d = x - _channel(mean, x.ndim)  # (N, C, *): xhat / invstd
         dot = _channel_sum(d * grad_y)  # (C,) float64: sum(g * xhat) / invstd
         grad_weight = (dot * invstd).to(x.dtype) if need_weight else None
-    scale = _channel(invstd if weight is None else invstd * weight, x.ndim)  # (C, 1, ..., 1)
+    if strided and sum_g is not None:
+        sum_g = sum_g.to(x.dtype)  # the strided path's sum(g) is a tensor of x's dtype
     if project:
         m = _count(x)
-        k = (dot * invstd * invstd / m).to(x.dtype)  # (C,): the projection on xhat
-        grad_x = grad_y - _channel((sum_g / m).to(x.dtype), x.ndim)
+        if strided:  # each step in x's dtype, in torch's order: ((dot * invstd) * invstd) / M
+            k, mean_g = dot.to(x.dtype) * invstd * invstd / m, sum_g / m
+        else:
+            k, mean_g = (dot * invstd * invstd / m).to(x.dtype), (sum_g / m).to(x.dtype)
+        grad_x = grad_y - _channel(mean_g, x.ndim)  # (C,) k: the projection on xhat
         grad_x -= d.mul_(_channel(k, x.ndim))
-        grad_x *= scale
+        grad_x = _scaled(grad_x, invstd, weight, strided, out=grad_x)
     elif need_x:
-        grad_x = grad_y * scale
+        grad_x = _scaled(grad_y, invstd, weight, strided)
     if need_bias:
         grad_bias = sum_g.to(x.dtype)
     return grad_x, grad_weight, grad_bias, None, None
+
+
+def _scaled(g, invstd, weight, strided: bool, out=None):
+    """g * invstd * w per channel (into `out`): in one product for a dense x, in torch's two for
+    a strided one (each rounded in x's dtype)."""
+    if not strided:
+        return torch.mul(
+            g, _channel(invstd if weight is None else invstd * weight, g.ndim), out=out
+        )
+    g = torch.mul(g, _channel(invstd, g.ndim), out=out)
+    return g if weight is None else torch.mul(g, _channel(weight, g.ndim), out=g)
