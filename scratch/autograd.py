@@ -13,7 +13,9 @@ A kernel pair is `<op>_forward(*arrays, **options) -> (outputs, cache)` and
 
 Outputs keep the inputs' dtype and device, never alias an input (unless the op is in-place,
 as torch's `inplace=True`), and only the first output is differentiable (the others, such as
-max-pool indices or batch statistics, are marked non-differentiable).
+max-pool indices or batch statistics, are marked non-differentiable). float16 and bfloat16
+inputs run through float32 and are rounded once, as torch's CPU kernels do
+(`scratch.kernels.dtypes.opmath`).
 
 The hot path is per op call, so it is kept to what a Python `autograd.Function` must do:
 the kernels are looked up by a name built once per op (a plain `getattr`, so a kernel patched
@@ -36,7 +38,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from scratch.kernels import Array, Backend, check_backend, kernels
-from scratch.kernels.dtypes import ALWAYS, check_dtype
+from scratch.kernels.dtypes import ALWAYS, REDUCED, check_dtype, opmath
 
 __all__ = ["Call", "kernel_function", "made_by"]
 
@@ -158,9 +160,11 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
         if len(inputs) > 1:
             _check_same_kind(op, inputs)
         first = inputs[0] if inputs[0] is not None else next(t for t in inputs if t is not None)
-        if first.dtype not in ALWAYS:  # the gate has nothing to refuse: skipped
-            check_dtype(op, call.backend, inputs, call.options)  # torch's dtype rule, or refuse
         module = call.module
+        if first.dtype not in ALWAYS:  # float32 / float64: the gate has nothing to refuse
+            check_dtype(op, call.backend, inputs, call.options)  # torch's dtype rule, or refuse
+            if first.dtype in REDUCED:  # float16 / bfloat16: computed in float32, rounded once
+                module = opmath(op, module, first.dtype)  # (backward too, through ctx.module)
         from_tensor, to_tensor = module.from_tensor, module.to_tensor
         arrays = tuple([None if t is None else from_tensor(t) for t in inputs])
         outputs, cache = getattr(module, forward_name)(*arrays, **call.kwargs)

@@ -26,7 +26,9 @@ from scratch.kernels.dtypes import DtypeNotSupported
 
 NAMES = sorted(cls.__name__ for cls in scratch.nn.TWINS.values())
 # float64 and float32 as tight as the parity table. float16 / bfloat16 looser, about 8 units in
-# the last place: torch computes them in float32 and rounds once, our kernels round at each step.
+# the last place: both sides compute them in float32 and round once, but torch rounds a few
+# intermediates to the dtype too (batch norm's statistics), and a rounded sum of terms of
+# mixed signs is exact only to the terms' magnitude (tests/test_dtypes.py is the tight check).
 TOLERANCES = {
     torch.float64: (1e-10, 1e-12),
     torch.float32: (1.3e-6, 1e-5),
@@ -49,6 +51,8 @@ def not_ours(name: str, trial: Trial, error: Exception | None) -> str | None:
     classes = x.shape[len(x.shape) > 1 : 2]  # the class dim: 0 for (C,), else 1
     if name == "CrossEntropyLoss" and trial.inputs[1].shape == x.shape and 0 in classes:
         return "torch's mean over probability targets with no classes divides by numel / C"
+    if name == "CrossEntropyLoss" and _huge(trial.inputs[1]):
+        return "probability targets of 1e30: the gradient is a difference of 1e30-sized terms"
     mixed = len(trial.inputs) > 1 and trial.inputs[1].dtype != x.dtype
     if name == "BCEWithLogitsLoss" and mixed and any(abs(v) >= 1e30 for v in values):
         return "torch computes in the target's coarser dtype, where |x| = 1e30 cancels to noise"
@@ -62,6 +66,15 @@ def not_ours(name: str, trial: Trial, error: Exception | None) -> str | None:
     if name == "MaxPool3d" and x.layout == "channels_last" and -math.inf in values:
         return "torch's channels_last max_pool3d drops the gradient of a -inf maximum"
     return None
+
+
+def _huge(d) -> bool:
+    """Whether float input `d` holds a value of 1e30 finite in its dtype: a gradient that is a
+    difference of 1e30-sized terms is rounding noise, where torch's exp and NumPy's differing in
+    the last bit give -7.6e22 and 0 (the exact value: 0)."""
+    return d.dtype.is_floating_point and any(
+        abs(v) == 1e30 and torch.tensor(v, dtype=d.dtype).isfinite() for _, v in d.specials
+    )
 
 
 def _build(cls, trial: Trial, dtype: torch.dtype, state=None, **kw):

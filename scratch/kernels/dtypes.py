@@ -8,7 +8,7 @@ catch it; its message names the op, the dtype and the backend, and says whether 
 it. Integer inputs to `sigmoid` / `tanh` are promoted to the default float dtype by the
 functionals first, as torch does.
 
-Per op family (torch's CPU behaviour, checked by tests/test_dtypes.py):
+Per op family (torch's CPU behaviour, checked by tests/test_bad_input.py):
 
 * computed by both: float16, float32, float64; bfloat16 on the torch backend only (NumPy has
   none); integers (not bool) for relu and max_pool2d/3d; every dtype NumPy holds for flatten.
@@ -19,6 +19,25 @@ Per op family (torch's CPU behaviour, checked by tests/test_dtypes.py):
 * refused by both: everything else (torch raises NotImplementedError for most ops, and
   RuntimeError for dropout, conv and linear, whose refusals come from a dtype mismatch).
   torch sometimes computes an *empty* tensor of a dtype it refuses otherwise; we refuse it.
+
+How float16 and bfloat16 are computed (`opmath`, applied by the bridge, scratch/autograd.py):
+torch's CPU kernels compute these in float32 (their "opmath" type) and round each result once,
+forward and backward alike. So the bridge hands a kernel float32 copies of the op's tensors of
+that dtype (integer ones, such as class targets, as they are) and rounds each float32 output and
+gradient back to it once; the kernel caches the float32 copies, so backward also runs on them,
+but an output its cache holds (sigmoid's, softmax's) is held rounded, as torch saves it.
+Outputs are fresh rounded tensors (never an input's memory); an in-place op still writes its
+rounded result into its input, and autograd still watches the half tensors the cache was copied
+from. float32, float64 and integers pass untouched. The exceptions (`_NATIVE`) are ops torch
+computes in the dtype itself, rounding each step (dropout's noise, mse_loss's x - target, each
+term of binary_cross_entropy); batch norm, whose kernels compute in float32 themselves around
+statistics rounded to the dtype, as torch's (its saved mean and invstd are tensors of the dtype;
+its strided path, for other layouts, rounds each step in the dtype); and ops without rounding
+arithmetic (relu, max_pool, flatten), where float32 gives the same bits. A few other torch
+kernels round intermediates too (float16 conv's weight gradient, log_softmax): those agree to a
+couple of units in the last place, not bit for bit (tests/test_dtypes.py). torch's average
+pools accumulate their gradient in the dtype, one rounding per window: where many windows
+overlap (an upsampling adaptive pool) ours, summed in float32, is the more exact.
 """
 
 from __future__ import annotations
@@ -27,7 +46,7 @@ from typing import Any, TypeAlias
 
 import torch
 
-__all__ = ["ALWAYS", "DtypeNotSupported", "check_dtype", "computed"]
+__all__ = ["ALWAYS", "REDUCED", "DtypeNotSupported", "check_dtype", "computed", "opmath"]
 
 FLOATS = frozenset({torch.float16, torch.float32, torch.float64})
 BF16 = frozenset({torch.bfloat16})
@@ -35,6 +54,7 @@ F16 = frozenset({torch.float16})
 INTS = frozenset({torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64})
 COMPLEX = frozenset({torch.complex64, torch.complex128})
 ALWAYS = frozenset({torch.float32, torch.float64})  # computed by every op on every backend
+REDUCED = frozenset({torch.float16, torch.bfloat16})  # computed in float32, rounded once
 EVERY = frozenset(
     getattr(torch, name)
     for name in dir(torch)
@@ -119,3 +139,79 @@ def check_dtype(op: str, backend: Any, inputs: tuple, options: Options = ()) -> 
             "it; scratch refuses rather than compute it differently): use a float dtype"
         )
     raise DtypeNotSupported(f"scratch {op}: {x.dtype} is not supported (torch refuses it too)")
+
+
+# Ops the bridge leaves in the input's dtype. torch computes these in it, rounding each step:
+# dropout's noise mask / (1 - p) and mse_loss's x - target are tensors of x's dtype, so is each
+# term of binary_cross_entropy (its gradient's floor 1e-12 rounds to 0 in float16: x = 0 or 1
+# gives NaN); their means still sum and divide in float32, as the kernels' `_reduce` does.
+# l2_penalty is a composite of torch ops. batch_norm computes in float32 but keeps its batch mean
+# and invstd in the dtype, forward and backward (in the dtype throughout for a strided input):
+# its kernels do the same themselves. flatten, relu and max_pool do no rounding arithmetic
+# (copies, comparisons): float32 would give the same bits, slower.
+_NATIVE = frozenset(
+    {"dropout", "mse_loss", "binary_cross_entropy", "l2_penalty", "batch_norm"}
+    | {"flatten", "relu", "max_pool"}
+)
+
+
+class _Opmath:
+    """A kernel module seen through float32: `from_tensor` upcasts tensors of `dtype` (other
+    dtypes, such as class targets and indices, pass as they are), `to_tensor` rounds float32
+    results back to `dtype` once, and a forward kernel's outputs are rounded where its cache
+    holds them too; kernels and every other attribute are the module's own."""
+
+    def __init__(self, module: Any, dtype: torch.dtype) -> None:
+        self.module, self.dtype = module, dtype
+
+    def __getattr__(self, name: str) -> Any:  # the kernels, shares, host_copy
+        attr = getattr(self.module, name)  # looked up per call, as the bridge does
+        return self._saving_rounded(attr) if name.endswith("_forward") else attr
+
+    def _saving_rounded(self, forward):
+        """`forward` with its float32 outputs rounded to `dtype` (kept as float32), in its cache
+        too: torch saves an op's output in the dtype, so a backward written in terms of the
+        output (sigmoid, tanh, softmax, log_softmax) reads the rounded values, as torch's."""
+
+        def run(*arrays, **options):
+            outputs, cache = forward(*arrays, **options)
+            single = not isinstance(outputs, tuple)
+            outs = (outputs,) if single else outputs
+            rounded = {id(o): r for o in outs if (r := self._round(o)) is not None}
+            outs = tuple(rounded.get(id(o), o) for o in outs)
+            fields = getattr(cache, "_fields", ())  # a NamedTuple, as the kernel contract says
+            held = {f: rounded[id(v)] for f, v in zip(fields, cache) if id(v) in rounded}
+            return (outs[0] if single else outs), (cache._replace(**held) if held else cache)
+
+        return run
+
+    def _round(self, a):
+        """A float32 array's values rounded to `dtype`, as a float32 array; None for others."""
+        device = a.device if isinstance(a, torch.Tensor) else torch.device("cpu")
+        t = self.module.to_tensor(a, device, ())
+        return (
+            self.module.from_tensor(t.to(self.dtype).float()) if t.dtype == torch.float32 else None
+        )
+
+    def from_tensor(self, t: torch.Tensor):
+        return self.module.from_tensor(t.float() if t.dtype == self.dtype else t)
+
+    def to_tensor(self, a, device: torch.device, inputs: tuple) -> torch.Tensor:
+        t = self.module.to_tensor(a, device, inputs)
+        # a fresh tensor: the rounded copy never aliases an input
+        return t.to(self.dtype) if t.dtype == torch.float32 else t
+
+
+_opmath: dict[tuple, _Opmath] = {}
+
+
+def opmath(op: str, module: Any, dtype: torch.dtype) -> Any:
+    """The kernel module to run `op` on inputs of reduced-precision `dtype` (see the module doc):
+    `module` seen through float32, or `module` itself for an op torch computes in `dtype`."""
+    if op in _NATIVE:
+        return module
+    try:
+        return _opmath[module, dtype]
+    except KeyError:
+        view = _opmath[module, dtype] = _Opmath(module, dtype)
+        return view

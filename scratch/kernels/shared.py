@@ -30,6 +30,7 @@ __all__ = [
     "batch_norm_needs",
     "bce_chain",
     "broadcast_axes",
+    "channels_last_dense",
     "class_axis",
     "l2_penalty_backward",
     "l2_penalty_forward",
@@ -100,6 +101,21 @@ def batch_norm_needs(needs, has_weight: bool, has_bias: bool, training: bool):
     grad_x goes through the batch statistics (training)."""
     need_x = needs[0]
     return need_x, has_weight and needs[1], has_bias and needs[2], training and need_x
+
+
+def channels_last_dense(shape: Ints, strides: Ints) -> bool:
+    """Whether element `strides` lay a 4-d or 5-d `shape` out densely in channels-last order
+    (N, *spatial, C), as torch's `is_contiguous(memory_format=channels_last[_3d])`: dims of
+    size 1 may have any stride."""
+    if len(shape) not in (4, 5):
+        return False
+    expected = 1
+    for d in (1, *range(len(shape) - 1, 1, -1), 0):  # innermost first: C, spatial, N
+        if shape[d] != 1:
+            if strides[d] != expected:
+                return False
+            expected *= shape[d]
+    return True
 
 
 class MaxPoolPlan(NamedTuple):

@@ -190,3 +190,50 @@ def test_batch_norm_keeps_float32(training, backend, gen):
         backend, inputs, torch.ones(case.shape), training=training, eps=EPS
     )
     assert all(t.dtype == torch.float32 for t in outputs + grads[:3])
+
+
+def _huge(layout: str) -> torch.Tensor:
+    """(4, 3, 5, 2) float32 with 1e30 in channel 0 and -1e30 in channel 1, in `layout`."""
+    x = torch.randn(4, 3, 5, 1 if layout == "expanded" else 2, generator=torch.Generator())
+    x[0, 0, 1, 0], x[2, 1, 3, 0] = 1e30, -1e30
+    if layout == "transposed":
+        return x.transpose(-1, -2).contiguous().transpose(-1, -2)
+    if layout == "channels_last":
+        return x.contiguous(memory_format=torch.channels_last)
+    return x.expand(4, 3, 5, 2) if layout == "expanded" else x
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "transposed", "expanded"])
+def test_batch_norm_huge_values_overflow_where_torch_does(layout, backend):
+    """float32 |x| = 1e30: torch's CPU kernel squares x - mean in float32 for a dense input
+    (contiguous or channels-last: an infinite variance, y = bias throughout the channel) and in
+    float64 for any other strides (a finite y). Outputs, batch stats and grads as torch's."""
+    x = _huge(layout)
+    weight, bias = torch.linspace(0.5, 1.5, 3), torch.linspace(-1.0, 1.0, 3)
+    grad_y = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+    inputs = (x, weight, bias, None, None)
+    outputs, grads = run_kernels(backend, inputs, grad_y, training=True, eps=EPS)
+    leaves = [t.detach().requires_grad_() for t in (x, weight, bias)]  # x keeps its strides
+    running = [torch.zeros(3), torch.ones(3)]  # momentum 1: the batch mean and unbiased var
+    y = F.batch_norm(leaves[0], *running, *leaves[1:], True, 1.0, EPS)
+    expected_grads = torch.autograd.grad((y * grad_y).sum(), leaves)
+    overflowed = all(y[:, c].unique().numel() == 1 for c in (0, 1))
+    assert overflowed == (layout in ("contiguous", "channels_last"))  # torch's rule, as read
+    for actual, want in zip(outputs + grads, (y.detach(), *running, *expected_grads)):
+        torch.testing.assert_close(actual, want, equal_nan=True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_batch_norm_strided_input_normalizes_in_torchs_strided_form(backend):
+    """A non-dense x (here expanded: each channel one value, its mean) takes torch's strided
+    path, y = ((x - mean) * invstd) * w + b: exactly b, where x * alpha + beta, the dense
+    form, leaves a rounding residue of about |x| * invstd * eps (1e-5 at x = 1, eps = 1e-5)."""
+    x = torch.tensor([1.5, -0.37, 2.2, 1.541]).view(1, 4, 1, 1).expand(2, 4, 4, 2)
+    weight, bias = torch.tensor([1.3, 0.7, -0.9, 1.1]), torch.tensor([0.1, 0.25, -1.0, 0.3])
+    grad_y = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+    inputs = (x, weight, bias, None, None)
+    (y, *_), _ = run_kernels(backend, inputs, grad_y, training=True, eps=EPS)
+    expected = F.batch_norm(x, None, None, weight, bias, True, 0.1, EPS)
+    assert expected.eq(bias.view(1, 4, 1, 1)).all()  # torch's strided form, as read
+    torch.testing.assert_close(y, expected, rtol=0, atol=0)

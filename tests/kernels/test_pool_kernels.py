@@ -341,6 +341,19 @@ def test_adaptive_avg_pool(case, layout, dtype, backend, gen):
     _check(backend, "adaptive_avg_pool", x, options, lambda t: pool(t, output_size), gen)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("d", [2, 3])
+def test_adaptive_avg_pool_global_is_torchs_mean(d, backend):
+    """Output size 1: torch takes one mean() over the window, in whose order 1e30 and -1e30
+    cancel before 0.75 and 0.875 are added; averaging one dim after another loses them."""
+    x = torch.tensor([1e30, -1e30, 0.75, 0.875]).reshape(1, 1, *[1] * (d - 2), 2, 2)
+    grad_y = torch.ones(1, 1, *[1] * d)
+    (y,), _ = run_pair(backend, "adaptive_avg_pool", [x], grad_y, (True,), output_size=(1,) * d)
+    expected = getattr(F, f"adaptive_avg_pool{d}d")(x, 1)
+    assert expected.item() == (0.75 + 0.875) / 4  # torch's order, as read
+    torch.testing.assert_close(y, expected, rtol=0, atol=0)
+
+
 # --- The kernel contract ------------------------------------------------------------------------
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 __all__ = ["dropout_forward", "dropout_backward"]
 
 
@@ -16,7 +18,12 @@ def dropout_forward(x, mask, *, p: float):
 
     Shapes: x any, mask (0/1 in x's dtype) broadcastable to x -> same as x.
     """
-    noise = mask / (1 - p) if p < 1 else mask  # p == 1: the mask is all zeros
+    if p >= 1:
+        return x * mask, DropoutCache(mask)  # p == 1: the mask is all zeros
+    # torch divides in float32 at least (its opmath type), then rounds the noise to x's dtype;
+    # `mask / (1 - p)` would round the Python float to float16 first (NumPy's scalar rule)
+    acc = np.promote_types(mask.dtype, np.float32)
+    noise = np.divide(mask, 1 - p, dtype=acc).astype(mask.dtype, copy=False)
     return x * noise, DropoutCache(noise)
 
 

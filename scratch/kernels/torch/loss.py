@@ -31,10 +31,12 @@ __all__ = [
 
 
 def _reduce(loss, reduction: str, denominator):
-    """torch's reduction of a per-element loss; 'mean' divides the sum by `denominator`."""
+    """torch's reduction of a per-element loss; 'mean' divides the sum by `denominator`. A half
+    loss (a loss torch computes in it) is summed and divided in float32, rounded once."""
     if reduction == "none":
         return loss
-    return loss.sum() if reduction == "sum" else loss.sum() / denominator
+    total = loss.sum(dtype=torch.promote_types(loss.dtype, torch.float32))
+    return (total if reduction == "sum" else total / denominator).to(loss.dtype)
 
 
 def _sum_to(grad, shape):

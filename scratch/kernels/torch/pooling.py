@@ -247,6 +247,8 @@ def adaptive_avg_pool_forward(x, *, output_size):
     """
     spatial = x.shape[-len(output_size) :]
     means = [_mean_matrix(n, o, x) for n, o in zip(spatial, output_size)]
+    if all(o == 1 for o in output_size) and x.numel():  # torch's shortcut: one mean, its order
+        return x.mean(dim=tuple(range(-len(spatial), 0)), keepdim=True), AdaptiveAvgPoolCache(means)
     return _contract(x, means), AdaptiveAvgPoolCache(means)
 
 
