@@ -181,12 +181,14 @@ def tap_targets(geo: ConvGeometry, rows: slice) -> list[tuple[tuple, tuple] | No
             o_lo = max(0, -(first // s))  # the first output at position >= 0
             o_hi = min(o, (n - 1 - first) // s + 1)  # one past the last at position < n
             to = slice(first + o_lo * s, first + (o_hi - 1) * s + 1, s)
-            targets.append((to, slice(o_lo, o_hi)) if o_lo < o_hi else None)
+            targets.append((to, slice(o_lo, o_hi)) if o_lo < o_hi else None)  # None: no output
         per_dim.append(targets)
-    return [
-        None if None in taps else (tuple(t for t, _ in taps), tuple(f for _, f in taps))
-        for taps in itertools.product(*per_dim)
-    ]
+    plans: list = []
+    for taps in itertools.product(*per_dim):
+        hits = [t for t in taps if t is not None]
+        whole = len(hits) == len(taps)
+        plans.append((tuple(t for t, _ in hits), tuple(f for _, f in hits)) if whole else None)
+    return plans
 
 
 def cols_dims(n: int, spatial, batch_last: bool) -> tuple[int, ...]:

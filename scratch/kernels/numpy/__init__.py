@@ -24,7 +24,10 @@ _CPU = torch.device("cpu")
 
 
 try:  # NumPy's own errstate, entered without building its context object per call
-    from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj
+    from numpy._core._ufunc_config import (  # type: ignore[attr-defined]
+        _extobj_contextvar,
+        _make_extobj,
+    )
 
     _IGNORE = _make_extobj(all="ignore")
 except ImportError:  # a NumPy without these internals: the public (slower) context manager
