@@ -33,7 +33,8 @@ computes in the dtype itself, rounding each step (dropout's noise, mse_loss's x 
 term of binary_cross_entropy); batch norm, whose kernels compute in float32 themselves around
 statistics rounded to the dtype, as torch's (its saved mean and invstd are tensors of the dtype;
 its strided path, for other layouts, rounds each step in the dtype); and ops without rounding
-arithmetic (relu, max_pool, flatten), where float32 gives the same bits. A few other torch
+arithmetic (relu, max_pool, flatten), where float32 gives the same bits. float16 conv runs
+forward in float32 and backward in float16, as torch's (`_NATIVE_BACKWARD`). A few other torch
 kernels round intermediates too (float16 conv's weight gradient, log_softmax): those agree to a
 couple of units in the last place, not bit for bit (tests/test_dtypes.py). torch's average
 pools accumulate their gradient in the dtype, one rounding per window: where many windows
@@ -153,6 +154,9 @@ _NATIVE = frozenset(
     {"dropout", "mse_loss", "binary_cross_entropy", "l2_penalty", "batch_norm"}
     | {"flatten", "relu", "max_pool"}
 )
+# Computed in float32 forward, in the dtype backward: torch's float16 conv backward accumulates
+# in float16 (run in float16, our kernels give its input gradient bit for bit).
+_NATIVE_BACKWARD = frozenset({("conv", torch.float16)})
 
 
 class _Opmath:
@@ -161,12 +165,26 @@ class _Opmath:
     results back to `dtype` once, and a forward kernel's outputs are rounded where its cache
     holds them too; kernels and every other attribute are the module's own."""
 
-    def __init__(self, module: Any, dtype: torch.dtype) -> None:
-        self.module, self.dtype = module, dtype
+    def __init__(self, module: Any, dtype: torch.dtype, native_backward: bool = False) -> None:
+        self.module, self.dtype, self.native_backward = module, dtype, native_backward
 
     def __getattr__(self, name: str) -> Any:  # the kernels, shares, host_copy
         attr = getattr(self.module, name)  # looked up per call, as the bridge does
-        return self._saving_rounded(attr) if name.endswith("_forward") else attr
+        if name.endswith("_forward"):
+            return self._saving_rounded(attr)
+        return self._in_dtype(attr) if self.native_backward and name.endswith("_backward") else attr
+
+    def _in_dtype(self, backward):
+        """`backward` run on its cache's float32 arrays and grad_y back in `dtype` (exactly: they
+        hold values of it), its gradients in `dtype`."""
+
+        def run(cache, grad_y, needs):
+            fields = getattr(cache, "_fields", ())
+            held = {f: r for f, v in zip(fields, cache) if (r := self._round(v, True)) is not None}
+            grad = self._round(grad_y, cast=True)  # float32 from `from_tensor`
+            return backward(cache._replace(**held) if held else cache, grad, needs)
+
+        return run
 
     def _saving_rounded(self, forward):
         """`forward` with its float32 outputs rounded to `dtype` (kept as float32), in its cache
@@ -185,13 +203,17 @@ class _Opmath:
 
         return run
 
-    def _round(self, a):
-        """A float32 array's values rounded to `dtype`, as a float32 array; None for others."""
+    def _round(self, a, cast: bool = False):
+        """A float32 array's values rounded to `dtype`, as a float32 array (or, cast, as an array
+        of `dtype`); None for anything else."""
+        if not hasattr(a, "dtype"):
+            return None
         device = a.device if isinstance(a, torch.Tensor) else torch.device("cpu")
         t = self.module.to_tensor(a, device, ())
-        return (
-            self.module.from_tensor(t.to(self.dtype).float()) if t.dtype == torch.float32 else None
-        )
+        if t.dtype != torch.float32:
+            return None
+        t = t.to(self.dtype)
+        return self.module.from_tensor(t if cast else t.float())
 
     def from_tensor(self, t: torch.Tensor):
         return self.module.from_tensor(t.float() if t.dtype == self.dtype else t)
@@ -210,8 +232,9 @@ def opmath(op: str, module: Any, dtype: torch.dtype) -> Any:
     `module` seen through float32, or `module` itself for an op torch computes in `dtype`."""
     if op in _NATIVE:
         return module
+    key = (module, dtype, (op, dtype) in _NATIVE_BACKWARD)
     try:
-        return _opmath[module, dtype]
+        return _opmath[key]
     except KeyError:
-        view = _opmath[module, dtype] = _Opmath(module, dtype)
+        view = _opmath[key] = _Opmath(*key)
         return view

@@ -73,13 +73,15 @@ def _batch_stats(x: np.ndarray, eps: float, dense: bool):
     m, acc = _count(x), _acc(x.dtype)
     # torch centres with the mean rounded to the type it computes in (float32 for float16)
     mean = (_channel_sum(x) / m).astype(acc)
-    if dense:
+    if dense:  # the sum of squares and the variance in the type torch computes in
         d = np.subtract(x, _channel(mean, x.ndim), dtype=acc)  # (N, C, *)
         var_sum = _channel_sum(np.square(d, out=d)).astype(acc).astype(np.float64)
+        var = (var_sum / m).astype(acc).astype(np.float64)
     else:  # centred on the mean in x's dtype, as torch's strided path
         d = x.astype(np.float64) - _channel(mean.astype(x.dtype), x.ndim)  # (N, C, *) float64
         var_sum = _channel_sum(np.square(d, out=d))
-    invstd = 1.0 / np.sqrt(var_sum / m + eps)
+        var = var_sum / m
+    invstd = 1.0 / np.sqrt(var + eps)
     # m == 1 leaves no unbiased variance: NaN, as torch (the functional refuses it anyway)
     var_unbiased = var_sum / (m - 1) if m > 1 else np.full_like(var_sum, np.nan)
     return mean.astype(x.dtype), invstd.astype(x.dtype), var_unbiased.astype(x.dtype)

@@ -72,20 +72,25 @@ def _batch_stats(x: torch.Tensor, eps: float, strided: bool):
     """Batch mean, 1/sqrt(biased var + eps), unbiased var, all (C,) in x's dtype.
 
     The variance where torch's CPU kernels compute it: a dense x (contiguous or channels-last)
-    is centred and squared in x's dtype and the sum stored in x's dtype; any other strides take
+    is centred and squared in x's dtype and the sum stored in x's dtype (float32 for float16;
+    bfloat16 rounds its centre, sum and variance, all in float32 else); any other strides take
     torch's strided path, which centres and squares in float64. So float32 |x - mean| > 1.8e19
     overflows to an infinite variance for a dense x and not for a transposed one, as in torch.
     """
     m, acc = _count(x), _acc(x.dtype)
-    # torch centres with the mean rounded to the type it computes in (float32 for half types)
+    # torch centres with the mean rounded to the type it computes in (float32 for float16)
     mean = (_channel_sum(x) / m).to(acc)
     if strided:  # centred on the mean in x's dtype, as torch's strided path
         d = x.to(torch.float64) - _channel(mean.to(x.dtype), x.ndim)  # (N, C, *) float64
         var_sum = _channel_sum(d.square_())
+        var = var_sum / m
     else:
-        d = x.to(acc) - _channel(mean, x.ndim)  # (N, C, *)
-        var_sum = _channel_sum(d.square_()).to(acc).to(torch.float64)
-    invstd = (var_sum / m + eps).rsqrt()
+        # bfloat16's dense kernel rounds its centre, sum of squares and variance to bfloat16
+        stat = x.dtype if x.dtype == torch.bfloat16 else acc
+        d = x.to(acc) - _channel(mean.to(stat).to(acc), x.ndim)  # (N, C, *)
+        var_sum = _channel_sum(d.square_()).to(stat).to(torch.float64)
+        var = (var_sum / m).to(stat).to(torch.float64)
+    invstd = (var + eps).rsqrt()
     # m == 1 leaves no unbiased variance: NaN, as torch (the functional refuses it anyway)
     var_unbiased = var_sum / (m - 1) if m > 1 else torch.full_like(var_sum, float("nan"))
     return mean.to(x.dtype), invstd.to(x.dtype), var_unbiased.to(x.dtype)
