@@ -91,12 +91,12 @@ def test_pool_constants_are_made_once_per_geometry():
     """A second call of the same geometry copies nothing to the device: the plan's index and
     count vectors come from the cache."""
     import scratch.functional as SF
-    from scratch.kernels.torch.pooling import _on_device
+    from scratch.kernels.torch._window import on_device
 
     x = torch.randn(2, 3, 9, 9, requires_grad=True)
     for _ in range(2):
-        before = _on_device.cache_info().misses
+        before = on_device.cache_info().misses
         SF.max_pool2d(x, 3, 2, 1, backend="torch").sum().backward()
         SF.avg_pool2d(x, 3, 2, 1, backend="torch").sum().backward()
         SF.adaptive_avg_pool2d(x, 4, backend="torch").sum().backward()
-    assert _on_device.cache_info().misses == before
+    assert on_device.cache_info().misses == before

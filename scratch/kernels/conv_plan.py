@@ -149,6 +149,15 @@ def block_slab(geo: ConvGeometry, rows: slice) -> tuple[int, int]:
     return rows.start * s, (rows.stop - 1) * s + (k - 1) * dl + 1
 
 
+def slab_rows(slab: tuple[int, int], size: int, lo: int) -> tuple[int, int, tuple[int, int]]:
+    """For padded rows [a, b) of a dim of `size` real rows padded by `lo` before: the real rows
+    [start, stop) they read, and the zero padding (before, after) around them."""
+    (a, b) = slab
+    start, stop = min(max(a - lo, 0), size), min(max(b - lo, 0), size)
+    before = min(max(lo - a, 0), b - a)
+    return start, stop, (before, b - a - before - (stop - start))
+
+
 def adds_into_grad_x(geo: ConvGeometry) -> bool:
     """Whether grad_x's taps go straight into grad_x: zero padding (taps that land in it are
     clipped off) and batch first (its layout); else into a buffer, folded or reordered after."""

@@ -139,6 +139,18 @@ MAX_CASES = [
 ]
 
 
+def _max_options(case: MaxCase, d: int) -> dict:
+    """The max-pool kernel's options of a row, as the functional passes them."""
+    kernel = _tuple(case.kernel, d)
+    return dict(
+        kernel_size=kernel,
+        stride=kernel if case.stride is None else _tuple(case.stride, d),
+        padding=_tuple(case.padding, d),
+        dilation=_tuple(case.dilation, d),
+        ceil_mode=case.ceil_mode,
+    )
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
 @pytest.mark.parametrize(
@@ -147,14 +159,7 @@ MAX_CASES = [
 def test_max_pool(case: MaxCase, dtype, backend, gen):
     d = len(case.shape) - 2
     x = _input(case.shape, case.fill, case.layout, dtype, gen)
-    kernel = _tuple(case.kernel, d)
-    options = dict(
-        kernel_size=kernel,
-        stride=kernel if case.stride is None else _tuple(case.stride, d),
-        padding=_tuple(case.padding, d),
-        dilation=_tuple(case.dilation, d),
-        ceil_mode=case.ceil_mode,
-    )
+    options = _max_options(case, d)
     pool = getattr(F, f"max_pool{d}d")
     args = (case.kernel, case.stride, case.padding, case.dilation, case.ceil_mode)
     _check(backend, "max_pool", x, options, lambda t: pool(t, *args, return_indices=True), gen)
@@ -171,15 +176,7 @@ def test_max_pool_without_indices(case: MaxCase, dtype, backend, gen):
     """return_indices=False (the functional's default): y alone, the same y and gradient."""
     d = len(case.shape) - 2
     x = _input(case.shape, case.fill, case.layout, dtype, gen)
-    kernel = _tuple(case.kernel, d)
-    options = dict(
-        kernel_size=kernel,
-        stride=kernel if case.stride is None else _tuple(case.stride, d),
-        padding=_tuple(case.padding, d),
-        dilation=_tuple(case.dilation, d),
-        ceil_mode=case.ceil_mode,
-        return_indices=False,
-    )
+    options = dict(_max_options(case, d), return_indices=False)
     y, _ = kernels(backend).max_pool_forward(as_array(x, backend), **options)
     assert not isinstance(y, tuple)
     pool = getattr(F, f"max_pool{d}d")

@@ -7,7 +7,7 @@ from itertools import chain
 import numpy as np
 
 from scratch.kernels import Pads
-from scratch.kernels.conv_plan import cols_dims
+from scratch.kernels.conv_plan import cols_dims, slab_rows
 from scratch.kernels.windows import pad_index
 
 __all__ = ["from_batch_channel", "interior", "pad", "to_batch_channel", "unpad"]
@@ -56,9 +56,8 @@ def _slab(x, padding: Pads, mode: str, slab: tuple[int, int]):
     if mode != "zeros":  # the rows gathered, padding included: nothing left to pad along it
         x = np.take(x, pad_index(size, lo, hi, mode)[a:b], axis=2)
         return x, ((0, 0), *padding[1:])
-    start, stop = min(max(a - lo, 0), size), min(max(b - lo, 0), size)  # the real rows read
-    before = min(max(lo - a, 0), b - a)
-    return x[:, :, start:stop], ((before, b - a - before - (stop - start)), *padding[1:])
+    start, stop, zeros = slab_rows(slab, size, lo)
+    return x[:, :, start:stop], (zeros, *padding[1:])
 
 
 def unpad(grad_p, first: int, spatial, padding: Pads, mode: str):

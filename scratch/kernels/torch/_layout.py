@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from itertools import chain
 
 import torch
 
 from scratch.kernels import Pads
-from scratch.kernels.conv_plan import cols_dims
+from scratch.kernels.conv_plan import cols_dims, slab_rows
+from scratch.kernels.torch._window import on_device
 from scratch.kernels.windows import pad_index
 
 __all__ = ["from_batch_channel", "interior", "pad", "to_batch_channel", "unpad"]
@@ -53,12 +53,7 @@ def pad(x, padding: Pads, mode: str, batch_last: bool, slab: tuple[int, int] | N
 
 def _index(positions: list[int], like: torch.Tensor) -> torch.Tensor:
     """The gather's source positions on x's device, made once per geometry (read-only)."""
-    return _on_device(tuple(positions), like.device)
-
-
-@functools.lru_cache(maxsize=256)
-def _on_device(positions: tuple[int, ...], device: torch.device) -> torch.Tensor:
-    return torch.tensor(positions, dtype=torch.int64, device=device)  # no host copy per call
+    return on_device(tuple(positions), torch.int64, like.device)
 
 
 def _slab(x, padding: Pads, mode: str, slab: tuple[int, int]):
@@ -67,9 +62,8 @@ def _slab(x, padding: Pads, mode: str, slab: tuple[int, int]):
     if mode != "zeros":  # the rows gathered, padding included: nothing left to pad along it
         x = x.index_select(2, _index(pad_index(size, lo, hi, mode)[a:b], x))
         return x, ((0, 0), *padding[1:])
-    start, stop = min(max(a - lo, 0), size), min(max(b - lo, 0), size)  # the real rows read
-    before = min(max(lo - a, 0), b - a)
-    return x[:, :, start:stop], ((before, b - a - before - (stop - start)), *padding[1:])
+    start, stop, zeros = slab_rows(slab, size, lo)
+    return x[:, :, start:stop], (zeros, *padding[1:])
 
 
 def unpad(grad_p, first: int, spatial, padding: Pads, mode: str):

@@ -15,6 +15,7 @@ import torch
 
 from scratch.kernels import Ints
 from scratch.kernels.shared import avg_pool_plan, max_pool_plan
+from scratch.kernels.torch._window import on_device
 from scratch.kernels.windows import adaptive_bounds
 
 __all__ = [
@@ -25,16 +26,6 @@ __all__ = [
     "adaptive_avg_pool_forward",
     "adaptive_avg_pool_backward",
 ]
-
-
-@functools.lru_cache(maxsize=512)
-def _on_device(values: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """A small constant of the plan (indices, counts) on `device`, made once per geometry.
-
-    Made per call, `torch.tensor(list, device=...)` copies from the host each time, which on a
-    GPU waits for the device: cached, the hot path never copies to the device. Read-only.
-    """
-    return torch.tensor(values, dtype=dtype, device=device)
 
 
 def _can_read(t: torch.Tensor) -> bool:
@@ -50,7 +41,7 @@ def _grid(vectors: Sequence[Ints], combine, like: torch.Tensor, dtype) -> torch.
     """
     d = len(vectors)
     axes = [
-        _on_device(tuple(v), dtype, like.device).reshape([-1 if i == j else 1 for j in range(d)])
+        on_device(tuple(v), dtype, like.device).reshape([-1 if i == j else 1 for j in range(d)])
         for i, v in enumerate(vectors)
     ]
     return functools.reduce(combine, axes)
@@ -114,7 +105,7 @@ def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode, re
     kind = torch.int32 if math.prod(xp.shape[2:]) < 2**31 else torch.int64
     starts = _grid(plan.bases, torch.add, x, kind)  # (*out) flat index of each window's tap 0
     first = _grid(plan.first, torch.add, x, torch.int64)  # (*out) where torch's argmax starts
-    start = starts + _on_device(tuple(offsets), kind, x.device)[first]  # (*out)
+    start = starts + on_device(tuple(offsets), kind, x.device)[first]  # (*out)
     if x.is_floating_point() and not _can_read(x):
         # asking whether a NaN is there would wait for the device: the scan that handles one
         y, indices = _first_max_nan(xp, taps, starts, offsets, start)
@@ -262,7 +253,7 @@ def adaptive_avg_pool_backward(cache: AdaptiveAvgPoolCache, grad_y, needs):
 def _mean_matrix(size: int, out: int, like: torch.Tensor) -> torch.Tensor:
     """(out, size) matrix whose row i averages torch's adaptive window i."""
     flat = tuple(v for bound in adaptive_bounds(size, out) for v in bound)
-    bounds = _on_device(flat, torch.int64, like.device).reshape(out, 2)
+    bounds = on_device(flat, torch.int64, like.device).reshape(out, 2)
     start, end = bounds[:, :1], bounds[:, 1:]
     j = torch.arange(size, device=like.device)
     inside = (start <= j) & (j < end)  # (out, size)
@@ -290,8 +281,8 @@ def _window_sums(a: torch.Tensor, m: torch.Tensor, transpose: bool) -> torch.Ten
     """
     out, size = m.shape
     bounds = adaptive_bounds(size, out)  # the host's copy of m's windows: nothing read back
-    start = _on_device(tuple(lo for lo, _ in bounds), torch.int64, m.device)
-    length = _on_device(tuple(hi - lo for lo, hi in bounds), torch.int64, m.device)
+    start = on_device(tuple(lo for lo, _ in bounds), torch.int64, m.device)
+    length = on_device(tuple(hi - lo for lo, hi in bounds), torch.int64, m.device)
     weight = m[torch.arange(out, device=m.device), start].reshape((-1,) + (1,) * (a.ndim - 1))
     result = a.new_zeros((size if transpose else out, *a.shape[1:]))
     for k in range(max((hi - lo for lo, hi in bounds), default=0)):
