@@ -220,11 +220,23 @@ def test_half_backward_reads_the_rounded_output_as_torch(op, backend):
     torch.testing.assert_close(grad(F, backend=backend), expected, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("onednn", [True, False], ids=["onednn-if-the-cpu-can", "torch-kernels"])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_half_conv_backward_in_float16_as_torch(backend):
-    """torch's float16 conv accumulates its backward in float16 (its bfloat16 one in float32):
-    the input gradient bit for bit; the fuzzer's Conv3d case (padding 2, groups 2, an expanded
-    input) within its tolerance, 0.0012 off computed in float32."""
+def test_half_conv_backward_as_torch_on_this_cpu(backend, onednn):
+    """torch's own float16 conv kernels accumulate their backward in float16 (its bfloat16 one
+    in float32); on a CPU with float16 arithmetic torch runs oneDNN instead, float32 throughout.
+    Either way the input gradient bit for bit; the fuzzer's Conv3d case (padding 2, groups 2,
+    an expanded input) within its tolerance, 0.0012 off computed in float32 against torch's
+    own kernels."""
+    before = torch.backends.mkldnn.enabled  # not mkldnn.flags(): it also sets (and warns on) tf32
+    torch.backends.mkldnn.enabled = onednn
+    try:
+        _check_half_conv_backward(backend)
+    finally:
+        torch.backends.mkldnn.enabled = before
+
+
+def _check_half_conv_backward(backend):
     gen = torch.Generator().manual_seed(0)
     x, w = (
         torch.randn(2, 3, 6, 6, generator=gen).half(),

@@ -34,15 +34,17 @@ term of binary_cross_entropy); batch norm, whose kernels compute in float32 them
 statistics rounded to the dtype, as torch's (its saved mean and invstd are tensors of the dtype;
 its strided path, for other layouts, rounds each step in the dtype); and ops without rounding
 arithmetic (relu, max_pool, flatten), where float32 gives the same bits. float16 conv runs
-forward in float32 and backward in float16, as torch's (`_NATIVE_BACKWARD`). A few other torch
-kernels round intermediates too (float16 conv's weight gradient, log_softmax): those agree to a
-couple of units in the last place, not bit for bit (tests/test_dtypes.py). torch's average
+forward in float32 and backward in float16 where torch's does (`_native_backward`: it depends on
+the CPU). A few other torch kernels round intermediates too (float16 conv's weight gradient,
+log_softmax): those agree to a couple of units in the last place, not bit for bit
+(tests/test_dtypes.py). torch's average
 pools accumulate their gradient in the dtype, one rounding per window: where many windows
 overlap (an upsampling adaptive pool) ours, summed in float32, is the more exact.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TypeAlias
 
 import torch
@@ -154,9 +156,25 @@ _NATIVE = frozenset(
     {"dropout", "mse_loss", "binary_cross_entropy", "l2_penalty", "batch_norm"}
     | {"flatten", "relu", "max_pool"}
 )
-# Computed in float32 forward, in the dtype backward: torch's float16 conv backward accumulates
-# in float16 (run in float16, our kernels give its input gradient bit for bit).
-_NATIVE_BACKWARD = frozenset({("conv", torch.float16)})
+
+
+def _native_backward(op: str, dtype: torch.dtype) -> bool:
+    """Whether `op` runs forward in float32 and backward in `dtype`, as torch's CPU float16 conv
+    does where it runs its own kernels: their backward accumulates in float16 (run in float16,
+    ours give its input gradient bit for bit). On a CPU with float16 arithmetic (AVX512-FP16 or
+    AMX-FP16) torch runs it through oneDNN instead, float32 throughout and rounded once, as we
+    do for other ops; `torch.backends.mkldnn.flags(enabled=False)` takes torch's own kernels.
+    """
+    if (op, dtype) != ("conv", torch.float16):
+        return False
+    return not (torch.backends.mkldnn.enabled and _onednn_float16())
+
+
+@functools.cache
+def _onednn_float16() -> bool:
+    """Whether torch's CPU float16 conv runs in oneDNN here (its `mkldnn_fp16_device_check`)."""
+    supported = getattr(torch.ops.mkldnn, "_is_mkldnn_fp16_supported", None)
+    return bool(torch.backends.mkldnn.is_available() and supported is not None and supported())
 
 
 class _Opmath:
@@ -232,7 +250,7 @@ def opmath(op: str, module: Any, dtype: torch.dtype) -> Any:
     `module` seen through float32, or `module` itself for an op torch computes in `dtype`."""
     if op in _NATIVE:
         return module
-    key = (module, dtype, (op, dtype) in _NATIVE_BACKWARD)
+    key = (module, dtype, _native_backward(op, dtype))
     try:
         return _opmath[key]
     except KeyError:
