@@ -42,6 +42,7 @@ from scratch.kernels.conv_plan import (
     cols_dims,
     conv_blocks,
     conv_geometry,
+    per_element_grad_weight,
     row_shift,
     tap_targets,
 )
@@ -180,9 +181,7 @@ def _grad_weight(cols, gy, geo: ConvGeometry, shape):
     # A small dW: OpenBLAS is up to 1.6x faster at (cols @ gy.T).T, the transpose is cheap.
     positions = math.prod(geo.out)
     n = columns // positions
-    if g == 1 and c_out_g * cols.shape[1] <= 1024 and not geo.batch_last and positions >= 256:
-        # A tiny dW over a long reduction (LeNet's first layer) runs 2-3x faster as one small
-        # GEMM per batch element, summed.
+    if per_element_grad_weight(geo, c_out_g * cols.shape[1], positions):
         # cols (g, C_in/g * K, n, P) -> (g, n, C_in/g * K, P), gy -> (g, n, P, C_out/g)
         per_n = cols.reshape(g, cols.shape[1], n, positions).transpose(0, 2, 1, 3)
         gy_t = gy.reshape(g, c_out_g, n, positions).transpose(0, 2, 3, 1)

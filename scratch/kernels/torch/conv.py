@@ -31,6 +31,7 @@ from scratch.kernels.conv_plan import (
     cols_dims,
     conv_blocks,
     conv_geometry,
+    per_element_grad_weight,
     tap_targets,
 )
 from scratch.kernels.torch._layout import from_batch_channel, pad, to_batch_channel, unpad
@@ -109,7 +110,7 @@ def conv_backward(cache: ConvCache, grad_y, needs):
         gy = gy.view(g, c_out // g, -1)
         if needs[1]:
             cols = _im2col(cache.x[batch], geo, buffer, rows) if rebuild else cache.cols
-            _add_grad_weight(grad_weight, cols, gy)
+            _add_grad_weight(grad_weight, cols, gy, geo)
         if needs[0] and rows.start == 0:  # the block's first rows: where their taps add
             acc = _accumulator(geo, grad_x[batch])
         if needs[0]:
@@ -136,14 +137,23 @@ def _forward_gemm(cols, weight, bias, geo: ConvGeometry, y) -> None:
         torch.add(y_cols, bias[:, None], out=y)
 
 
-def _add_grad_weight(grad_weight, cols, gy) -> None:
+def _add_grad_weight(grad_weight, cols, gy, geo: ConvGeometry) -> None:
     """dW += gy @ cols.T as ONE GEMM over the block's columns, accumulated in place (BLAS's
-    beta = 1: no dW-sized temporary). Shapes: gy (g, C_out/g, <columns>)."""
+    beta = 1: no dW-sized temporary), or per batch element (`per_element_grad_weight`).
+
+    Shapes: gy (g, C_out/g, <columns>).
+    """
     g, c_out_g, columns = gy.shape
     cols = cols.view(g, cols.shape[0] // g, columns)  # (g, C_in/g * K, <columns>)
     size = c_out_g * cols.shape[1]
     grad = grad_weight.view(g, c_out_g, cols.shape[1])
-    if 1024 < size <= 65536 and columns <= 8 * size:
+    positions = math.prod(geo.out)  # per batch element, in a block of whole elements
+    if geo.rows >= geo.out[0] and per_element_grad_weight(geo, size, positions):
+        # (C_in * K, n, P) -> (n, P, C_in * K), gy (C_out, n, P) -> (n, C_out, P)
+        per_n = cols[0].view(cols.shape[1], -1, positions).permute(1, 2, 0)
+        gy_n = gy[0].view(c_out_g, -1, positions).transpose(0, 1)
+        grad[0] += torch.bmm(gy_n, per_n).sum(dim=0)
+    elif 1024 < size <= 65536 and columns <= 8 * size:
         # A small dW over a short reduction: (cols @ gy.T).T runs 1.35x faster (LeNet's conv2,
         # 16 x 150 over 6400 columns: 0.31 ms against 0.42 ms, one thread, measured here). Not
         # over a long one: VGG's conv1_1 (64 x 27 over 50176) takes 29.6 ms that way against
