@@ -60,9 +60,11 @@ def gemm_rates(dtype: torch.dtype = torch.float32, repeats: int = 3) -> dict:
     """GFLOP/s of one GEMM through torch.matmul and through NumPy (the backends' BLAS calls),
     with its shape (m x k x n).
 
-    The ceiling of each backend's convs and linears: on this project's AMD machine torch's
-    MKL runs at about half OpenBLAS's speed (MKL picks its AVX2 kernels on non-Intel CPUs),
-    which bounds every GEMM-heavy torch-backend item on the CPU.
+    The ceiling of each backend's convs and linears, and it depends on the CPU: on an AMD
+    EPYC torch's MKL ran at about half OpenBLAS's speed (MKL picks its AVX2 kernels on
+    non-Intel CPUs); on an Intel Xeon (Sapphire Rapids) MKL was the faster, 169 against 153
+    GFLOP/s at this shape and 2-5x on LeNet's skinny GEMMs (6 x 15 x 57344: 0.17 against
+    0.86 ms).
     """
     m, k, n = GEMM_SHAPE
     gen = torch.Generator().manual_seed(0)
@@ -145,5 +147,5 @@ def _per_step_note(item: Item, row: Row) -> str:
         rates = (item.shape[0] / (ms / 1e3) for ms in (row.torch_ms, row.scratch_ms))
         return "images/s torch {:.0f}, scratch {:.0f}".format(*rates)
     if item.calls > 1:
-        return f"+{(row.scratch_ms - row.torch_ms) * 1e3:.1f} us/call over torch"
+        return f"{(row.scratch_ms - row.torch_ms) * 1e3:+.1f} us/call over torch"
     return ""

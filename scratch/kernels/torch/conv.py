@@ -13,7 +13,9 @@ the weight's bytes: whole batch elements, or rows of one element), and with seve
 cache keeps x instead of cols; dW accumulates in place (baddbmm_, BLAS's beta = 1), grad_x's
 taps add straight into grad_x where they can. Columns come in the NumPy backend's two orders,
 batch first (N, *out) or batch last (*out, N) for small maps in big batches: torch's strided
-copies and adds also pay per short run. Runs on any device the tensors live on (CPU, CUDA, MPS).
+copies and adds also pay per short run. Stride-1 convs with few output channels take the NumPy
+backend's shifted rows instead (`_rowshift`, chosen by `conv_plan.row_shift`). Runs on any
+device the tensors live on (CPU, CUDA, MPS).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 
 from scratch.kernels.conv_plan import (
     ConvGeometry,
+    RowShift,
     adds_into_grad_x,
     block_positions,
     block_slab,
@@ -32,9 +35,11 @@ from scratch.kernels.conv_plan import (
     conv_blocks,
     conv_geometry,
     per_element_grad_weight,
+    row_shift,
     tap_targets,
 )
 from scratch.kernels.torch._layout import from_batch_channel, pad, to_batch_channel, unpad
+from scratch.kernels.torch._rowshift import forward_rows, grad_weight_rows, rows_of
 from scratch.kernels.torch._window import window_view
 
 __all__ = ["conv_forward", "conv_backward"]
@@ -42,10 +47,12 @@ __all__ = ["conv_forward", "conv_backward"]
 
 class ConvCache(NamedTuple):
     x: torch.Tensor | None  # the input (N, C_in, *spatial) when im2col runs in blocks, else None
-    cols: torch.Tensor | None  # one block: (C_in * prod(kernel), N * prod(out)), else None
+    # one block: (C_in * prod(kernel), N * prod(out)), or shifted rows (N, C_in * kW, P)
+    cols: torch.Tensor | None
     weight: torch.Tensor  # (C_out, C_in / groups, *kernel)
     geometry: ConvGeometry
     has_bias: bool
+    rows: RowShift | None = None  # the plan of shifted rows (then cols holds them), else None
 
 
 def conv_forward(
@@ -71,6 +78,11 @@ def conv_forward(
         block_bytes,
     )
     n, c_out = x.shape[0], weight.shape[0]
+    plan = row_shift(geo, c_out, x.element_size())
+    if plan is not None:  # few output channels at stride 1: shifted rows, not im2col
+        rows = rows_of(pad(x, geo.padding, geo.padding_mode, False), plan)
+        y = forward_rows(rows, weight, bias, plan, geo)
+        return y, ConvCache(None, rows, weight, geo, bias is not None, plan)
     y = x.new_empty((n, c_out, math.prod(geo.out)))
     blocks, buffer = conv_blocks(geo), _cols_buffer(geo, x)  # one buffer for every block
     for batch, rows in blocks:
@@ -94,11 +106,15 @@ def conv_backward(cache: ConvCache, grad_y, needs):
     need_bias = cache.has_bias and needs[2]
     if not (needs[0] or needs[1]):
         return None, None, grad_y.sum(dim=(0, *range(2, grad_y.dim()))) if need_bias else None
+    grad_weight = None  # shifted rows: dW from them; else dW accumulated block by block
+    if needs[1] and cache.rows is not None:  # grad_x and grad_b below
+        grad_weight = grad_weight_rows(cache.cols, grad_y, cache.rows, weight.shape)
+    from_cols = needs[1] and cache.rows is None  # dW from im2col's cols, block by block
     grad_y = grad_y.reshape(n, c_out, math.prod(geo.out))  # (N, C_out, P)
     grad_x = grad_y.new_zeros(geo.x_shape) if needs[0] else None  # the taps add into it
-    grad_weight = grad_y.new_zeros(weight.shape) if needs[1] else None
+    grad_weight = grad_y.new_zeros(weight.shape) if from_cols else grad_weight
     grad_bias = grad_y.new_zeros(c_out) if need_bias else None
-    rebuild = needs[1] and cache.cols is None
+    rebuild = from_cols and cache.cols is None
     buffer = _cols_buffer(geo, grad_y) if rebuild else None
     w_t = _weight_taps(weight, geo) if needs[0] else None
     for batch, rows in conv_blocks(geo):
@@ -108,7 +124,7 @@ def conv_backward(cache: ConvCache, grad_y, needs):
         if need_bias:
             grad_bias += gy.view(c_out, -1).sum(dim=1)
         gy = gy.view(g, c_out // g, -1)
-        if needs[1]:
+        if from_cols:
             cols = _im2col(cache.x[batch], geo, buffer, rows) if rebuild else cache.cols
             _add_grad_weight(grad_weight, cols, gy, geo)
         if needs[0] and rows.start == 0:  # the block's first rows: where their taps add
