@@ -246,7 +246,7 @@ def test_conv_backward_skips_unneeded_grads(needs, case, backend, gen):
 def test_conv_cache_keeps_x_instead_of_cols_in_blocks(block, backend, gen):
     """One block: the cache keeps cols for backward. Blocks: only x, which autograd keeps anyway.
 
-    16 output channels: im2col (with at most 8, NumPy takes shifted rows, tested below)."""
+    16 output channels: im2col (with at most 8 both take shifted rows, tested below)."""
     case = Case("2d", (5, 3, 8, 7), 16, (3, 3), padding=(1, 1), block=block)
     inputs = make_inputs(case, torch.float32, gen)
     blocks = block_options(case, torch.float32, (8, 7))
@@ -271,15 +271,16 @@ def test_conv_batch_last_in_blocks(backend, gen):
     assert cache.geometry.batch_last and len(conv_blocks(cache.geometry)) == 2
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("c_out, strided", [(8, False), (9, False), (4, True)])
-def test_numpy_conv_takes_shifted_rows_for_few_channels(c_out, strided, gen):
+def test_conv_takes_shifted_rows_for_few_channels(c_out, strided, backend, gen):
     """At most 8 output channels at stride 1: the cache holds shifted rows, (N, C * kW, P) over
     the padded grid, not im2col's cols; otherwise im2col. (Both paths are compared with torch
     by every row of the tables above.)"""
     stride = (2, 1) if strided else (1, 1)
     case = Case("2d", (5, 3, 8, 7), c_out, (3, 2), stride=stride, padding=(1, 1))
-    arrays = [as_array(t, "numpy") for t in make_inputs(case, torch.float32, gen)]
-    _, cache = kernels("numpy").conv_forward(*arrays, **case.options())
+    arrays = [as_array(t, backend) for t in make_inputs(case, torch.float32, gen)]
+    _, cache = kernels(backend).conv_forward(*arrays, **case.options())
     if c_out <= 8 and not strided:
         assert cache.rows is not None and cache.cols.shape == (5, 3 * 2, 10 * 9)
     else:
