@@ -121,13 +121,16 @@ def row_shift(geo: ConvGeometry, c_out: int, itemsize: int) -> RowShift | None:
     return RowShift(steps, shifts, offsets, math.prod(padded) - max(offsets))
 
 
-def per_element_grad_weight(geo: ConvGeometry, weight_size: int, positions: int) -> bool:
+def per_element_grad_weight(geo: ConvGeometry, weight_size: int) -> bool:
     """Whether dW = gy @ cols.T runs as one small GEMM per batch element, summed: a tiny dW
     (at most 1024 values, one group) over a long reduction of batch-first columns (at least
-    256 output positions per element), as LeNet's first layer. One thread, measured here:
-    NumPy 2-3x faster; torch (MKL) 0.73 ms against 1.13 ms for LeNet's conv1 at batch 64.
+    256 output positions per element) in blocks of whole elements, as LeNet's first layer.
+    One thread, measured here: NumPy 2-3x faster; torch (MKL) 0.73 ms against 1.13 ms for
+    LeNet's conv1 at batch 64.
     """
-    return geo.groups == 1 and weight_size <= 1024 and not geo.batch_last and positions >= 256
+    whole = geo.rows >= geo.out[0]  # not rows of one element (a large image)
+    simple = geo.groups == 1 and not geo.batch_last
+    return whole and simple and weight_size <= 1024 and math.prod(geo.out) >= 256
 
 
 def conv_blocks(geo: ConvGeometry) -> list[tuple[slice, slice]]:

@@ -87,7 +87,8 @@ CASES = [
     Case("2d-strided-views", (2, 3, 7, 6), 4, (3, 2), padding=(1, 1), layout="strided"),
     Case("2d-many-channels", (2, 40, 5, 4), 6, (3, 2), padding=(1, 0)),  # tap rows per GEMM
     Case("2d-big-weight", (1, 80, 4, 4), 96, (3, 3), padding=(1, 1)),  # dW > 65536: gy @ cols.T
-    Case("2d-lenet-like", (2, 3, 18, 18), 4, (3, 3)),  # dW split per batch element
+    Case("2d-lenet-like", (2, 3, 18, 18), 4, (3, 3)),  # shifted rows: at most 8 channels
+    Case("2d-tiny-weight", (2, 3, 18, 18), 9, (3, 3)),  # im2col, dW split per batch element
     # batch >= 8 and short output rows: columns ordered (*out, N)
     Case("2d-batch-last", (16, 3, 6, 7), 4, (3, 3), padding=(1, 1)),
     Case("2d-batch-last-stride2", (64, 4, 9, 8), 6, (3, 2), stride=(2, 2), groups=2),
@@ -120,6 +121,8 @@ CASES = [
     Case("2d-batch-last-blocks", (32, 3, 6, 7), 4, (3, 3), padding=(1, 1), block=16),
     # one element's cols over the budget: blocks of output rows of one element
     Case("2d-row-blocks", (2, 3, 8, 7), 4, (3, 3), padding=(1, 1), block=0.4),
+    # a tiny dW over >= 256 positions, but in rows of one element (a large image): one GEMM
+    Case("2d-tiny-weight-row-blocks", (2, 3, 18, 18), 9, (3, 3), block=0.4),
     Case("2d-row-blocks-of-one-row", (2, 3, 6, 5), 4, (3, 3), padding=(1, 1), block=0.01),
     Case("2d-row-blocks-stride-dilation-groups", (2, 4, 11, 9), 6, (3, 2), stride=(2, 1),
          dilation=(2, 1), padding=(2, 1), groups=2, block=0.3, layout="strided"),

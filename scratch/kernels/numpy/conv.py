@@ -179,9 +179,9 @@ def _grad_weight(cols, gy, geo: ConvGeometry, shape):
     if c_out_g * cols.shape[1] > 65536:
         return np.matmul(gy, cols.transpose(0, 2, 1)).reshape(shape)
     # A small dW: OpenBLAS is up to 1.6x faster at (cols @ gy.T).T, the transpose is cheap.
-    positions = math.prod(geo.out)
-    n = columns // positions
-    if per_element_grad_weight(geo, c_out_g * cols.shape[1], positions):
+    if per_element_grad_weight(geo, c_out_g * cols.shape[1]):  # blocks of whole elements
+        positions = math.prod(geo.out)
+        n = columns // positions
         # cols (g, C_in/g * K, n, P) -> (g, n, C_in/g * K, P), gy -> (g, n, P, C_out/g)
         per_n = cols.reshape(g, cols.shape[1], n, positions).transpose(0, 2, 1, 3)
         gy_t = gy.reshape(g, c_out_g, n, positions).transpose(0, 2, 3, 1)

@@ -163,8 +163,8 @@ def _add_grad_weight(grad_weight, cols, gy, geo: ConvGeometry) -> None:
     cols = cols.view(g, cols.shape[0] // g, columns)  # (g, C_in/g * K, <columns>)
     size = c_out_g * cols.shape[1]
     grad = grad_weight.view(g, c_out_g, cols.shape[1])
-    positions = math.prod(geo.out)  # per batch element, in a block of whole elements
-    if geo.rows >= geo.out[0] and per_element_grad_weight(geo, size, positions):
+    if per_element_grad_weight(geo, size):
+        positions = math.prod(geo.out)  # per batch element: the block holds whole ones
         # (C_in * K, n, P) -> (n, P, C_in * K), gy (C_out, n, P) -> (n, C_out, P)
         per_n = cols[0].view(cols.shape[1], -1, positions).permute(1, 2, 0)
         gy_n = gy[0].view(c_out_g, -1, positions).transpose(0, 1)
