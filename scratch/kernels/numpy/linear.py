@@ -29,10 +29,12 @@ def linear_forward(x, weight, bias):
 
 def linear_backward(cache: LinearCache, grad_y, needs):
     x, weight, has_bias = cache
-    rows = math.prod(grad_y.shape[:-1])  # explicit, no -1: out or in may be 0
-    grad_2d = grad_y.reshape(rows, weight.shape[0])  # (prod(*), out)
+    grad_2d, x_2d = grad_y, x  # (prod(*), out), (prod(*), in)
+    if grad_y.ndim != 2:  # a batch of one dim needs no reshape (~1 us each, torch)
+        rows = math.prod(grad_y.shape[:-1])  # explicit, no -1: out or in may be 0
+        grad_2d, x_2d = grad_y.reshape(rows, weight.shape[0]), x.reshape(rows, weight.shape[1])
     grad_x = grad_y @ weight if needs[0] else None
-    grad_weight = grad_2d.T @ x.reshape(rows, weight.shape[1]) if needs[1] else None
+    grad_weight = grad_2d.T @ x_2d if needs[1] else None
     grad_bias = grad_2d.sum(axis=0) if has_bias and needs[2] else None
     return grad_x, grad_weight, grad_bias
 
