@@ -68,6 +68,57 @@ ROWS = {
         "randn",
         2,
     ),
+    # adaptive average pooling: torch's CPU kernels sum each window in its order and add each
+    # window's share into the gradient in the dtype, window by window (many where they overlap)
+    "adaptive_avg_pool1d-up": (
+        lambda f, x, **kw: f.adaptive_avg_pool1d(x, 13, **kw),
+        [(2, 3, 5)],
+        "randn",
+        1,
+    ),
+    "adaptive_avg_pool2d-up": (
+        lambda f, x, **kw: f.adaptive_avg_pool2d(x, (7, 5), **kw),
+        [(2, 3, 3, 2)],
+        "randn",
+        1,
+    ),
+    "adaptive_avg_pool2d-down": (
+        lambda f, x, **kw: f.adaptive_avg_pool2d(x, (4, 3), **kw),
+        [(2, 3, 9, 7)],
+        "shifted",
+        1,
+    ),
+    "adaptive_avg_pool2d-global": (
+        lambda f, x, **kw: f.adaptive_avg_pool2d(x, 1, **kw),
+        [(2, 3, 9, 7)],
+        "shifted",
+        1,
+    ),
+    "adaptive_avg_pool3d-mixed": (
+        lambda f, x, **kw: f.adaptive_avg_pool3d(x, (5, 2, 3), **kw),
+        [(2, 2, 2, 7, 5)],
+        "shifted",
+        1,
+    ),
+    "adaptive_avg_pool2d-long-windows": (  # window lengths over 256: not exact in bfloat16
+        lambda f, x, **kw: f.adaptive_avg_pool2d(x, (1, 2), **kw),
+        [(1, 2, 300, 3)],
+        "randn",
+        1,
+    ),
+    # average pooling: the same order, windows overlapping, with padding
+    "avg_pool2d-overlap": (
+        lambda f, x, **kw: f.avg_pool2d(x, 3, 1, 1, count_include_pad=False, **kw),
+        [(2, 3, 9, 7)],
+        "randn",
+        1,
+    ),
+    "avg_pool2d-divisor-529": (  # 23 x 23 windows: 529 is 528 in bfloat16, as torch divides
+        lambda f, x, **kw: f.avg_pool2d(x, 23, 4, 11, divisor_override=529, **kw),
+        [(1, 2, 30, 30)],
+        "randn",
+        1,
+    ),
 }
 
 # forwards and gradients bit for bit torch's: batch norm (float32 arithmetic around statistics
@@ -80,6 +131,7 @@ BITWISE = {
     "batch_norm-eval": {F16, BF16},
     "dropout": {F16, BF16},
     "mse_loss-none": {F16, BF16},
+    **{name: {F16, BF16} for name in ROWS if "avg_pool" in name},
 }
 
 

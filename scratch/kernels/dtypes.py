@@ -33,13 +33,14 @@ computes in the dtype itself, rounding each step (dropout's noise, mse_loss's x 
 term of binary_cross_entropy); batch norm, whose kernels compute in float32 themselves around
 statistics rounded to the dtype, as torch's (its saved mean and invstd are tensors of the dtype;
 its strided path, for other layouts, rounds each step in the dtype); and ops without rounding
-arithmetic (relu, max_pool, flatten), where float32 gives the same bits. float16 conv runs
-forward in float32 and backward in float16 where torch's does (`_native_backward`: it depends on
-the CPU). A few other torch kernels round intermediates too (float16 conv's weight gradient,
-log_softmax): those agree to a couple of units in the last place, not bit for bit
-(tests/test_dtypes.py). torch's average
-pools accumulate their gradient in the dtype, one rounding per window: where many windows
-overlap (an upsampling adaptive pool) ours, summed in float32, is the more exact.
+arithmetic (relu, max_pool, flatten), where float32 gives the same bits. The average pools
+follow torch's CPU kernels step by step themselves: windows summed in their order, each
+window's share of the gradient rounded to the dtype and added into grad_x in the dtype, window
+by window (where windows overlap, float32 sums would be more exact than torch, and differ).
+float16 conv runs forward in float32 and backward in float16 where torch's does
+(`_native_backward`: it depends on the CPU). A few other torch kernels round intermediates too
+(float16 conv's weight gradient, log_softmax): those agree to a couple of units in the last
+place, not bit for bit (tests/test_dtypes.py).
 """
 
 from __future__ import annotations
@@ -151,10 +152,13 @@ def check_dtype(op: str, backend: Any, inputs: tuple, options: Options = ()) -> 
 # l2_penalty is a composite of torch ops. batch_norm computes in float32 but keeps its batch mean
 # and invstd in the dtype, forward and backward (in the dtype throughout for a strided input):
 # its kernels do the same themselves. flatten, relu and max_pool do no rounding arithmetic
-# (copies, comparisons): float32 would give the same bits, slower.
+# (copies, comparisons): float32 would give the same bits, slower. avg_pool and
+# adaptive_avg_pool sum in float32 (3-d adaptive: in the dtype) and accumulate their gradients
+# in the dtype, in torch's order: their kernels do it themselves.
 _NATIVE = frozenset(
     {"dropout", "mse_loss", "binary_cross_entropy", "l2_penalty", "batch_norm"}
     | {"flatten", "relu", "max_pool"}
+    | {"avg_pool", "adaptive_avg_pool"}  # their kernels follow torch's CPU order themselves
 )
 
 

@@ -177,6 +177,54 @@ def adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
     return [((i * size) // out, -((-(i + 1) * size) // out)) for i in range(out)]
 
 
+class Gather(NamedTuple):
+    """One step of a windowed sum in torch's order: per dim, the position to read for each
+    target (a window, or an input element) and whether the target has that step."""
+
+    index: list[tuple[int, ...]]
+    valid: list[tuple[bool, ...]]
+
+
+def adaptive_window_taps(spatial: Ints, out: Ints) -> list[Gather]:
+    """The taps of every adaptive window in torch's CPU order (row-major over the window),
+    tap k = (k_1, ..., k_D): per dim, the member start_d + k_d of each window (clamped into
+    it), valid where the window is that long. Summed tap by tap, as torch's forward sums."""
+    bounds = [adaptive_bounds(n, o) for n, o in zip(spatial, out)]
+    lengths = [max((hi - lo for lo, hi in b), default=0) for b in bounds]
+    return [
+        Gather(
+            [tuple(min(lo + k, hi - 1) for lo, hi in b) for b, k in zip(bounds, taps)],
+            [tuple(k < hi - lo for lo, hi in b) for b, k in zip(bounds, taps)],
+        )
+        for taps in itertools.product(*map(range, lengths))
+    ]
+
+
+def adaptive_input_windows(spatial: Ints, out: Ints) -> list[Gather]:
+    """The adaptive windows holding each input element, in torch's CPU order (row-major over
+    the windows, as its backward adds into grad_input): step j = (j_1, ..., j_D), per dim the
+    j_d-th window holding each position (clamped to the last), valid where it has that many.
+    The windows holding a position are consecutive: starts and ends never decrease."""
+    per_dim = []
+    for n, o in zip(spatial, out):
+        bounds = adaptive_bounds(n, o)
+        holding = [[w for w, (lo, hi) in enumerate(bounds) if lo <= i < hi] for i in range(n)]
+        per_dim.append(holding)
+    counts = [max(map(len, holding), default=0) for holding in per_dim]
+    return [
+        Gather(
+            [tuple(h[min(j, len(h) - 1)] for h in holding) for holding, j in zip(per_dim, steps)],
+            [tuple(j < len(h) for h in holding) for holding, j in zip(per_dim, steps)],
+        )
+        for steps in itertools.product(*map(range, counts))
+    ]
+
+
+def adaptive_lengths(spatial: Ints, out: Ints) -> list[tuple[int, ...]]:
+    """Per dim, the length of each adaptive window: torch divides by them one dim at a time."""
+    return [tuple(hi - lo for lo, hi in adaptive_bounds(n, o)) for n, o in zip(spatial, out)]
+
+
 def plane_strides(spatial: Ints) -> list[int]:
     """Row-major element strides of one (N, C) plane: flat index = sum_d position_d * stride_d."""
     return [math.prod(spatial[d + 1 :]) for d in range(len(spatial))]

@@ -7,6 +7,7 @@ pixels, batch elements or channels. The integer window arithmetic is in `scratch
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -14,7 +15,12 @@ import numpy as np
 
 from scratch.kernels import Ints
 from scratch.kernels.shared import avg_pool_plan, max_pool_plan
-from scratch.kernels.windows import adaptive_bounds
+from scratch.kernels.windows import (
+    adaptive_bounds,
+    adaptive_input_windows,
+    adaptive_lengths,
+    adaptive_window_taps,
+)
 
 __all__ = [
     "max_pool_forward",
@@ -160,27 +166,38 @@ def avg_pool_forward(
     """
     spatial = x.shape[-len(kernel_size) :]
     plan = avg_pool_plan(spatial, kernel_size, stride, padding, ceil_mode, count_include_pad)
-    xp, taps = _pad(x, plan.lo, plan.hi, 0), plan.taps
-    y = np.array(xp[taps[0]])  # (N, C, *out): the window sums
+    xp, taps, wide = _pad(x, plan.lo, plan.hi, 0), plan.taps, _wide(x.dtype)
+    y = xp[taps[0]].astype(wide)  # (N, C, *out): the window sums (float16: in float32)
     for index in taps[1:]:
         y += xp[index]
     if divisor_override is not None:
         divisor = divisor_override
     else:
-        divisor = _grid(plan.counts, np.multiply, np.int64).astype(x.dtype)  # exact: small ints
+        divisor = _grid(plan.counts, np.multiply, np.int64).astype(wide)  # exact: small ints
     y /= divisor
-    return y, AvgPoolCache(divisor, xp.shape, plan.lo, spatial, taps)
+    return y.astype(x.dtype, copy=False), AvgPoolCache(divisor, xp.shape, plan.lo, spatial, taps)
 
 
 def avg_pool_backward(cache: AvgPoolCache, grad_y, needs):
-    """grad_x: each window spreads grad_y / divisor over its taps (padding then cropped)."""
+    """grad_x: each window spreads grad_y / divisor over its taps (padding then cropped).
+
+    As torch's CPU kernel: the share g / divisor rounded once to the dtype (the divisor
+    converted to the dtype first, as c10's Half / int64: 529 is 528 in bfloat16), then added
+    window by window in row-major order (taps in reverse: a later tap belongs to an earlier
+    window), in the dtype.
+    """
     if not needs[0]:
         return (None,)
-    share = grad_y / cache.divisor
+    share = grad_y / np.asarray(cache.divisor, grad_y.dtype)  # rounded once, as torch's
     grad_xp = np.zeros(cache.padded, grad_y.dtype)
-    for index in cache.taps:
+    for index in reversed(cache.taps):
         grad_xp[index] += share
     return (_crop(grad_xp, cache.lo, cache.spatial),)
+
+
+def _wide(dtype) -> type:
+    """The dtype sums and divisions run in: float32 for float16, as torch's CPU kernels."""
+    return np.float32 if dtype == np.float16 else dtype
 
 
 # --- Adaptive average pooling ---------------------------------------------------------------------
@@ -198,21 +215,77 @@ def adaptive_avg_pool_forward(x, *, output_size):
     Shapes: x (N, C, *spatial) -> y (N, C, *output_size). Applies one averaging matrix per dim
     (separable); along a dim whose values are not all finite it sums each window's own members
     instead, so a NaN or inf reaches only the windows that hold it (0 * inf would spread it).
+    float16 follows torch's CPU kernel step by step instead (`_torch_order_forward`).
     """
     spatial = x.shape[-len(output_size) :]
     means = [_mean_matrix(n, o, x.dtype) for n, o in zip(spatial, output_size)]
-    if all(o == 1 for o in output_size) and x.size:  # torch's shortcut: one mean, in its order
-        return x.mean(axis=tuple(range(-len(spatial), 0)), keepdims=True), AdaptiveAvgPoolCache(
-            means
-        )
-    return _contract(x, means), AdaptiveAvgPoolCache(means)
+    cache = AdaptiveAvgPoolCache(means)
+    glob = all(o == 1 for o in output_size) and x.size  # torch's shortcut: one mean, its order
+    if glob:
+        wide = np.float32 if x.dtype == np.float16 else None  # float16: summed in float32
+        y = x.mean(axis=tuple(range(-len(spatial), 0)), keepdims=True, dtype=wide)
+        return y.astype(x.dtype, copy=False), cache
+    if x.dtype == np.float16:
+        return _torch_order_forward(x, tuple(output_size)), cache
+    return _contract(x, means), cache
 
 
 def adaptive_avg_pool_backward(cache: AdaptiveAvgPoolCache, grad_y, needs):
-    """grad_x: the transposed averaging matrices applied to grad_y."""
+    """grad_x: the transposed averaging matrices applied to grad_y (float16: in torch's order)."""
     if not needs[0]:
         return (None,)
-    return (_contract(grad_y, cache.means, transpose=True),)
+    if grad_y.dtype != np.float16:
+        return (_contract(grad_y, cache.means, transpose=True),)
+    spatial = tuple(m.shape[1] for m in cache.means)
+    out = grad_y.shape[-len(spatial) :]
+    if all(o == 1 for o in out):  # the mean's gradient: one division, rounded once
+        share = (grad_y.astype(np.float32) / math.prod(spatial)).astype(np.float16)
+        return (np.ascontiguousarray(np.broadcast_to(share, grad_y.shape[: -len(out)] + spatial)),)
+    return (_torch_order_backward(grad_y, spatial),)
+
+
+def _axis_array(values: tuple, axis: int, d: int, dtype) -> np.ndarray:
+    """A per-window (or per-position) vector along spatial axis `axis` of d, to broadcast."""
+    return np.asarray(values, dtype).reshape([-1 if a == axis else 1 for a in range(d)])
+
+
+def _torch_order_forward(x: np.ndarray, out: tuple) -> np.ndarray:
+    """torch's CPU float16 forward, bit for bit: each window summed in row-major order and
+    divided by its length one dim at a time; in float32, rounded once, for 1-d and 2-d; in
+    float16, rounded at every step, for 3-d (torch 2.14's kernels, measured)."""
+    d, spatial = len(out), x.shape[-len(out) :]
+    acc_type = np.float16 if d == 3 else np.float32
+    wide = x.astype(acc_type, copy=False)
+    acc = np.zeros(x.shape[:-d] + out, acc_type)
+    for tap in adaptive_window_taps(spatial, out):
+        acc += np.where(_valid(tap, d), wide[_index(tap, d)], acc_type(0))
+    for a, lengths in enumerate(adaptive_lengths(spatial, out)):
+        acc /= _axis_array(lengths, a, d, acc_type)
+    return acc.astype(np.float16)
+
+
+def _index(step, d: int) -> tuple:
+    """The advanced index of one step of a windowed sum (`windows.Gather`), broadcast."""
+    return (Ellipsis, *(_axis_array(v, a, d, np.int64) for a, v in enumerate(step.index)))
+
+
+def _valid(step, d: int) -> np.ndarray:
+    """Where the targets of one step of a windowed sum have it (`windows.Gather`)."""
+    masks = [_axis_array(v, a, d, bool) for a, v in enumerate(step.valid)]
+    return functools.reduce(np.logical_and, masks)
+
+
+def _torch_order_backward(grad_y: np.ndarray, spatial: tuple) -> np.ndarray:
+    """torch's CPU float16 backward: each window's share g / k_1 / k_2 ... divided in float16,
+    added into grad_x in float16 window by window in row-major order; bit for bit torch's."""
+    d, out = len(spatial), grad_y.shape[-len(spatial) :]
+    share = grad_y
+    for a, lengths in enumerate(adaptive_lengths(spatial, out)):
+        share = share / _axis_array(lengths, a, d, np.float16)  # rounded each time
+    grad_x = np.zeros(grad_y.shape[:-d] + spatial, np.float16)
+    for step in adaptive_input_windows(spatial, out):
+        grad_x += np.where(_valid(step, d), share[_index(step, d)], np.float16(0))
+    return grad_x
 
 
 def _mean_matrix(size: int, out: int, dtype) -> np.ndarray:

@@ -16,7 +16,12 @@ import torch
 from scratch.kernels import Ints
 from scratch.kernels.shared import avg_pool_plan, max_pool_plan
 from scratch.kernels.torch._window import on_device
-from scratch.kernels.windows import adaptive_bounds
+from scratch.kernels.windows import (
+    adaptive_bounds,
+    adaptive_input_windows,
+    adaptive_lengths,
+    adaptive_window_taps,
+)
 
 __all__ = [
     "max_pool_forward",
@@ -210,14 +215,23 @@ def avg_pool_forward(
 
 
 def avg_pool_backward(cache: AvgPoolCache, grad_y, needs):
-    """grad_x: each window spreads grad_y / divisor over its taps (padding then cropped)."""
+    """grad_x: each window spreads grad_y / divisor over its taps (padding then cropped).
+
+    As torch's CPU kernel: the share g / divisor rounded once to the dtype (the divisor
+    converted to the dtype first, as c10's Half / int64: 529 is 528 in bfloat16), then added
+    window by window in row-major order (taps in reverse: a later tap belongs to an earlier
+    window), in the dtype.
+    """
     if not needs[0]:
         return (None,)
-    share = grad_y.to(_acc_dtype(grad_y.dtype)) / cache.divisor
+    divisor = cache.divisor
+    if not isinstance(divisor, torch.Tensor):  # divisor_override: a tensor, so it is rounded too
+        divisor = on_device((divisor,), grad_y.dtype, grad_y.device)
+    share = grad_y / divisor.to(grad_y.dtype)  # rounded once, as torch's
     grad_xp = share.new_zeros(cache.padded)
-    for index in cache.taps:
+    for index in reversed(cache.taps):
         grad_xp[index] += share
-    return (_crop(grad_xp, cache.lo, cache.spatial).to(grad_y.dtype),)
+    return (_crop(grad_xp, cache.lo, cache.spatial),)
 
 
 # --- Adaptive average pooling ---------------------------------------------------------------------
@@ -236,18 +250,75 @@ def adaptive_avg_pool_forward(x, *, output_size):
     (separable); along a dim whose values are not all finite it sums each window's own members
     instead, so a NaN or inf reaches only the windows that hold it (0 * inf would spread it).
     """
-    spatial = x.shape[-len(output_size) :]
+    spatial = tuple(x.shape[-len(output_size) :])
     means = [_mean_matrix(n, o, x) for n, o in zip(spatial, output_size)]
+    cache = AdaptiveAvgPoolCache(means)
     if all(o == 1 for o in output_size) and x.numel():  # torch's shortcut: one mean, its order
-        return x.mean(dim=tuple(range(-len(spatial), 0)), keepdim=True), AdaptiveAvgPoolCache(means)
-    return _contract(x, means), AdaptiveAvgPoolCache(means)
+        return x.mean(dim=tuple(range(-len(spatial), 0)), keepdim=True), cache
+    if x.dtype in _REDUCED:
+        return _torch_order_forward(x, tuple(output_size)), cache
+    return _contract(x, means), cache
 
 
 def adaptive_avg_pool_backward(cache: AdaptiveAvgPoolCache, grad_y, needs):
-    """grad_x: the transposed averaging matrices applied to grad_y."""
+    """grad_x: the transposed averaging matrices applied to grad_y (float16 and bfloat16: in
+    torch's CPU order, `_torch_order_backward`)."""
     if not needs[0]:
         return (None,)
-    return (_contract(grad_y, cache.means, transpose=True),)
+    if grad_y.dtype not in _REDUCED:
+        return (_contract(grad_y, cache.means, transpose=True),)
+    spatial = tuple(m.shape[1] for m in cache.means)
+    out = tuple(grad_y.shape[-len(spatial) :])
+    if all(o == 1 for o in out):  # the mean's gradient: one division, rounded once
+        share = grad_y / math.prod(spatial)
+        return (share.expand(*grad_y.shape[: -len(out)], *spatial).contiguous(),)
+    return (_torch_order_backward(grad_y, spatial),)
+
+
+_REDUCED = (torch.float16, torch.bfloat16)
+
+
+def _axis_tensor(values: tuple, axis: int, d: int, dtype, like: torch.Tensor) -> torch.Tensor:
+    """A per-window (or per-position) vector along spatial axis `axis` of d, to broadcast."""
+    return on_device(values, dtype, like.device).reshape([-1 if a == axis else 1 for a in range(d)])
+
+
+def _gather(a: torch.Tensor, step, zero: torch.Tensor) -> torch.Tensor:
+    """a at one step of a windowed sum (`windows.Gather`), zero where the target lacks it."""
+    d = len(step.index)
+    index = [_axis_tensor(v, i, d, torch.int64, a) for i, v in enumerate(step.index)]
+    valid = functools.reduce(
+        torch.logical_and, [_axis_tensor(v, i, d, torch.bool, a) for i, v in enumerate(step.valid)]
+    )
+    return torch.where(valid, a[(Ellipsis, *index)], zero)
+
+
+def _torch_order_forward(x: torch.Tensor, out: tuple) -> torch.Tensor:
+    """torch's CPU float16 / bfloat16 forward, bit for bit: each window summed in row-major
+    order and divided by its length one dim at a time; in float32, rounded once, for 1-d and
+    2-d; in the dtype, rounded at every step, for 3-d (torch 2.14's kernels, measured)."""
+    d, spatial = len(out), tuple(x.shape[-len(out) :])
+    wide = x if d == 3 else x.float()
+    acc, zero = wide.new_zeros((*x.shape[:-d], *out)), wide.new_zeros(())
+    for tap in adaptive_window_taps(spatial, out):
+        acc += _gather(wide, tap, zero)
+    for a, lengths in enumerate(adaptive_lengths(spatial, out)):
+        acc = acc / _axis_tensor(lengths, a, d, torch.int64, x)
+    return acc.to(x.dtype)
+
+
+def _torch_order_backward(grad_y: torch.Tensor, spatial: tuple) -> torch.Tensor:
+    """torch's CPU float16 / bfloat16 backward: each window's share g / k_1 / k_2 ... rounded
+    at each division, added into grad_x in the dtype window by window in row-major order; bit
+    for bit torch's."""
+    d, out = len(spatial), tuple(grad_y.shape[-len(spatial) :])
+    share = grad_y
+    for a, lengths in enumerate(adaptive_lengths(spatial, out)):
+        share = share / _axis_tensor(lengths, a, d, torch.int64, grad_y)  # rounded each time
+    grad_x, zero = grad_y.new_zeros((*grad_y.shape[:-d], *spatial)), grad_y.new_zeros(())
+    for step in adaptive_input_windows(spatial, out):
+        grad_x += _gather(share, step, zero)
+    return grad_x
 
 
 def _mean_matrix(size: int, out: int, like: torch.Tensor) -> torch.Tensor:
