@@ -177,47 +177,63 @@ def adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
     return [((i * size) // out, -((-(i + 1) * size) // out)) for i in range(out)]
 
 
-class Gather(NamedTuple):
-    """One step of a windowed sum in torch's order: per dim, the position to read for each
-    target (a window, or an input element) and whether the target has that step."""
+class Step(NamedTuple):
+    """One step along one dim of a windowed sum in torch's order: the position to read for
+    each target along that dim (a window, or an input element) and whether it has the step."""
 
-    index: list[tuple[int, ...]]
-    valid: list[tuple[bool, ...]]
+    index: tuple[int, ...]
+    valid: tuple[bool, ...]
+
+    @property
+    def evenly(self) -> slice | None:
+        """The positions as a slice where they are evenly spaced (equal windows), else None."""
+        first, count = self.index[0] if self.index else 0, len(self.index)
+        step = self.index[1] - first if count > 1 else 1
+        if step > 0 and self.index == tuple(range(first, first + step * count, step)):
+            return slice(first, first + step * (count - 1) + 1, step)
+        return None
 
 
-def adaptive_window_taps(spatial: Ints, out: Ints) -> list[Gather]:
-    """The taps of every adaptive window in torch's CPU order (row-major over the window),
-    tap k = (k_1, ..., k_D): per dim, the member start_d + k_d of each window (clamped into
-    it), valid where the window is that long. Summed tap by tap, as torch's forward sums."""
-    bounds = [adaptive_bounds(n, o) for n, o in zip(spatial, out)]
-    lengths = [max((hi - lo for lo, hi in b), default=0) for b in bounds]
-    return [
-        Gather(
-            [tuple(min(lo + k, hi - 1) for lo, hi in b) for b, k in zip(bounds, taps)],
-            [tuple(k < hi - lo for lo, hi in b) for b, k in zip(bounds, taps)],
+def adaptive_window_taps(spatial: Ints, out: Ints) -> list[list[Step]]:
+    """Per dim, the taps of every adaptive window along it: tap k reads member start + k of
+    each window (clamped into it), valid where the window is that long. torch's CPU forward
+    sums a window's taps in row-major order over the dims' steps."""
+    per_dim = []
+    for n, o in zip(spatial, out):
+        bounds = adaptive_bounds(n, o)
+        longest = max((hi - lo for lo, hi in bounds), default=0)
+        per_dim.append(
+            [
+                Step(
+                    tuple(min(lo + k, hi - 1) for lo, hi in bounds),
+                    tuple(k < hi - lo for lo, hi in bounds),
+                )
+                for k in range(longest)
+            ]
         )
-        for taps in itertools.product(*map(range, lengths))
-    ]
+    return per_dim
 
 
-def adaptive_input_windows(spatial: Ints, out: Ints) -> list[Gather]:
-    """The adaptive windows holding each input element, in torch's CPU order (row-major over
-    the windows, as its backward adds into grad_input): step j = (j_1, ..., j_D), per dim the
-    j_d-th window holding each position (clamped to the last), valid where it has that many.
-    The windows holding a position are consecutive: starts and ends never decrease."""
+def adaptive_input_windows(spatial: Ints, out: Ints) -> list[list[Step]]:
+    """Per dim, the adaptive windows holding each input position along it: step j reads the
+    j-th window holding each position (clamped to its last), valid where there are that many.
+    torch's CPU backward adds the windows into grad_input in row-major order over the dims'
+    steps. The windows holding a position are consecutive: starts and ends never decrease."""
     per_dim = []
     for n, o in zip(spatial, out):
         bounds = adaptive_bounds(n, o)
         holding = [[w for w, (lo, hi) in enumerate(bounds) if lo <= i < hi] for i in range(n)]
-        per_dim.append(holding)
-    counts = [max(map(len, holding), default=0) for holding in per_dim]
-    return [
-        Gather(
-            [tuple(h[min(j, len(h) - 1)] for h in holding) for holding, j in zip(per_dim, steps)],
-            [tuple(j < len(h) for h in holding) for holding, j in zip(per_dim, steps)],
+        most = max(map(len, holding), default=0)
+        per_dim.append(
+            [
+                Step(
+                    tuple(h[min(j, len(h) - 1)] for h in holding),
+                    tuple(j < len(h) for h in holding),
+                )
+                for j in range(most)
+            ]
         )
-        for steps in itertools.product(*map(range, counts))
-    ]
+    return per_dim
 
 
 def adaptive_lengths(spatial: Ints, out: Ints) -> list[tuple[int, ...]]:
