@@ -351,6 +351,38 @@ def test_adaptive_avg_pool_global_is_torchs_mean(d, backend):
     torch.testing.assert_close(y, expected, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
+@pytest.mark.parametrize(
+    "shape, output_size",
+    [
+        ((2, 3, 9, 7), (4, 3)),
+        ((2, 3, 3, 2), (5, 7)),
+        ((2, 2, 8, 6), (4, 3)),
+        ((2, 2, 5, 6, 7), (2, 3, 4)),
+    ],
+    ids=["overlapping", "upsampling", "dividing", "3d"],
+)
+def test_adaptive_avg_pool_bit_for_bit_in_torchs_order(shape, output_size, dtype, backend, gen):
+    """Each window summed tap by tap in torch's row-major order and divided one dim at a time,
+    each gradient added window by window: where +1e30 and -1e30 cancel within a window, and NaN
+    or inf sit in some, forward and backward are torch's to the bit (NaN where torch's are)."""
+    x = torch.randn(shape, generator=gen, dtype=dtype)
+    flat = x.view(-1)
+    flat[0], flat[1], flat[shape[-1]] = 1e30, -1e30, 1e30  # a window's first taps cancel
+    flat[-1], flat[-3] = math.nan, math.inf
+    d = len(output_size)
+    grad_y = torch.randn(*shape[:-d], *output_size, generator=gen, dtype=dtype)
+    (y,), (grad,) = run_pair(
+        backend, "adaptive_avg_pool", [x], grad_y, (True,), output_size=output_size
+    )
+    leaf = x.clone().requires_grad_()
+    expected = getattr(F, f"adaptive_avg_pool{d}d")(leaf, output_size)
+    (expected_grad,) = torch.autograd.grad(expected, leaf, grad_y)
+    torch.testing.assert_close(y, expected.detach(), rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(grad, expected_grad, rtol=0, atol=0, equal_nan=True)
+
+
 # --- The kernel contract ------------------------------------------------------------------------
 
 
