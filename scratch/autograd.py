@@ -23,10 +23,13 @@ on its module is still seen), the kernel module and the keyword options are reso
 `Call`, the dtype gate is skipped for float32/float64 (every op computes them), the cache is
 matched against the kernel's arrays by identity first and only its other arrays are compared
 by `backend.shares`, and `once_differentiable`'s no_grad context is skipped when grad mode is
-already off. `scratch bench --only overhead` (fwd+bwd of an 8x8 layer, one thread, this
-2-core machine), us per call over torch.nn, before this round / now: Linear numpy +29 / +15-20,
-torch +29 / +16-18; ReLU numpy +27 / +13-15, torch +28 / +10-11; the floor, an empty
-`autograd.Function` round trip, is torch.nn's own ReLU time (+1).
+already off. `scratch bench --only overhead` (fwd+bwd of an 8x8 layer, one thread), us per
+call over torch.nn, on an AMD EPYC before this round / after: Linear numpy +29 / +15-20, torch
++29 / +16-18; ReLU numpy +27 / +13-15, torch +28 / +10-11; the floor, an empty
+`autograd.Function` round trip, is torch.nn's own ReLU time (+1). On an Intel Xeon (whose
+Python runs slower against torch's C++) the same code reads Linear +28-36 / +26-32, ReLU +29-33
+/ +16-19; there a Function doing nothing but NumPy's conversions and ops (x.numpy(), one ufunc,
+torch.from_numpy) already costs ReLU +10 us over the floor, ours +22.
 """
 
 from __future__ import annotations

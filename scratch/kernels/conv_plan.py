@@ -96,7 +96,8 @@ class RowShift(NamedTuple):
 
 
 def row_shift(geo: ConvGeometry, c_out: int, itemsize: int) -> RowShift | None:
-    """The shifted-rows plan when it beats im2col, else None.
+    """The shifted-rows plan when it beats im2col, else None (the kernels also require a finite
+    input: see their conv_forward).
 
     Stride 1 everywhere, one group, 2-d or more, nothing empty, the rows (kW times the padded
     input, which the cache keeps) within `geo.block_bytes`, and at most 8 output channels: a

@@ -113,3 +113,26 @@ def test_relu_mask_bits(backend, size, dtype, gen):
     (got,) = torch.autograd.grad(SF.relu(leaf, backend=backend), leaf, g)
     bits = {torch.float32: torch.int32, torch.float64: torch.int64}[dtype]
     assert torch.equal(got.view(bits), want.view(bits))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("special", [NAN, INF, -INF], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize(
+    "shape, kernel",
+    [((1, 1, 2, 2), (2, 2)), ((2, 3, 9, 9), (3, 3)), ((2, 2, 5, 4, 6), (2, 3, 2))],
+    ids=["the-fuzzers-1x1-output", "2d", "3d"],
+)
+def test_conv_weight_gradient_nonfinite_input(backend, special, shape, kernel):
+    """A NaN or inf in the input of a conv with few output channels (the shifted-rows shape):
+    the weight gradient holds NaN and inf exactly where torch's does. Shifted rows would spread
+    them: their garbage outputs' zero gradient times the inf they read is NaN."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=gen, dtype=torch.float64)
+    x.view(-1)[1] = special
+    w = torch.randn(4, shape[1], *kernel, generator=gen, dtype=torch.float64, requires_grad=True)
+    conv = (F.conv2d, F.conv3d)[len(kernel) - 2]
+    ours = (SF.conv2d, SF.conv3d)[len(kernel) - 2]
+    g = torch.randn(conv(x, w).shape, generator=gen, dtype=torch.float64)
+    (want,) = torch.autograd.grad(conv(x, w), w, g)
+    (got,) = torch.autograd.grad(ours(x, w, backend=backend), w, g)
+    torch.testing.assert_close(got, want, equal_nan=True, **TIGHT)

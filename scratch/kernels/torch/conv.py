@@ -79,7 +79,12 @@ def conv_forward(
     )
     n, c_out = x.shape[0], weight.shape[0]
     plan = row_shift(geo, c_out, x.element_size())
-    if plan is not None:  # few output channels at stride 1: shifted rows, not im2col
+    # Shifted rows compute garbage outputs beside the real ones, and dW multiplies their zero
+    # gradient by the input they read: a NaN or inf there would spread NaN into dW (0 * inf).
+    # So only for a finite input, and only on the CPU, where asking costs no wait for a device.
+    # A finite sum means no NaN or inf (an overflow only costs the faster path): 0.03 ms on
+    # LeNet's conv1 input against 0.46 ms for isfinite().all() (measured here).
+    if plan is not None and x.is_cpu and bool(x.sum().isfinite()):  # few output channels
         rows = rows_of(pad(x, geo.padding, geo.padding_mode, False), plan)
         y = forward_rows(rows, weight, bias, plan, geo)
         return y, ConvCache(None, rows, weight, geo, bias is not None, plan)
