@@ -274,14 +274,12 @@ def _torch_order_forward(x: np.ndarray, out: tuple) -> np.ndarray:
     2-d, in float16, rounded at every step, for 3-d (torch 2.14's kernels, measured)."""
     d, spatial = len(out), x.shape[-len(out) :]
     acc_type = x.dtype if d == 3 else _wide(x.dtype)
-    acc = np.zeros(x.shape[:-d] + out, acc_type)
+    wide, acc = x.astype(acc_type, copy=False), np.zeros(x.shape[:-d] + out, acc_type)
     if all(n % o == 0 for n, o in zip(spatial, out)):  # equal disjoint windows: taps first
-        lead, taps = x.shape[:-d], _disjoint_taps(x.astype(acc_type, copy=False), out)
-        for tap in taps:  # one contiguous add per tap, in torch's order
-            acc += tap.reshape(lead + out)
+        for tap in _disjoint_taps(wide, out):  # one contiguous add per tap, in torch's order
+            acc += tap.reshape(acc.shape)
     else:
-        taps = adaptive_window_taps(spatial, out)
-        for gathered, valid in _in_order(x.astype(acc_type, copy=False), taps):
+        for gathered, valid in _in_order(wide, adaptive_window_taps(spatial, out)):
             np.add(acc, gathered, out=acc, where=True if valid is None else valid)
     for a, lengths in enumerate(adaptive_lengths(spatial, out)):
         acc /= _axis_array(lengths, a, d, acc_type)
@@ -312,7 +310,8 @@ def _torch_order_backward(grad_y: np.ndarray, spatial: tuple) -> np.ndarray:
     lead = grad_y.shape[:-d]
     if all(n % o == 0 for n, o in zip(spatial, out)):  # equal disjoint windows: one share each
         grad_x = np.empty(lead + _blocks(spatial, out), dtype)
-        np.add(share.reshape(lead + _blocks(out, out)), dtype.type(0), out=grad_x)  # 0 + share
+        # 0 + share, as torch adds it into zeros: -0.0 comes out +0.0
+        np.add(share.reshape(lead + _blocks(out, out)), dtype.type(0), out=grad_x)
         return grad_x.reshape(lead + spatial)
     grad_x = np.zeros(lead + spatial, dtype)
     for gathered, valid in _in_order(share, adaptive_input_windows(spatial, out)):

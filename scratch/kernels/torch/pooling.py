@@ -224,8 +224,8 @@ def avg_pool_backward(cache: AvgPoolCache, grad_y, needs):
     if not needs[0]:
         return (None,)
     divisor = cache.divisor
-    if not isinstance(divisor, torch.Tensor):  # divisor_override: a tensor, so it is rounded too
-        divisor = on_device((divisor,), grad_y.dtype, grad_y.device)
+    if not isinstance(divisor, torch.Tensor):  # divisor_override, an int: as a tensor of the
+        divisor = on_device((divisor,), grad_y.dtype, grad_y.device)  # dtype, converted too
     share = grad_y / divisor.to(grad_y.dtype)  # rounded once, as torch's
     grad_xp = share.new_zeros(cache.padded)
     for index in reversed(cache.taps):
@@ -311,7 +311,7 @@ def _torch_order_forward(x: torch.Tensor, out: tuple) -> torch.Tensor:
     acc = wide.new_zeros((*x.shape[:-d], *out))
     if all(n % o == 0 for n, o in zip(spatial, out)):  # equal disjoint windows: taps first
         for tap in _disjoint_taps(wide, out):  # one contiguous add per tap, in torch's order
-            acc += tap.view(acc.shape)
+            acc += tap.reshape(acc.shape)
     else:
         for gathered, valid in _in_order(wide, adaptive_window_taps(spatial, out)):
             acc += gathered if valid is None else torch.where(valid, gathered, 0)
@@ -345,7 +345,8 @@ def _torch_order_backward(grad_y: torch.Tensor, spatial: tuple) -> torch.Tensor:
     if all(n % o == 0 for n, o in zip(spatial, out)):  # equal disjoint windows: one share each
         blocks = tuple(v for n, o in zip(spatial, out) for v in (o, n // o))
         windows = tuple(v for o in out for v in (o, 1))
-        grad_x = share.view(*lead, *windows).expand(*lead, *blocks) + 0  # 0 + share, as torch
+        # 0 + share, as torch adds it into zeros: -0.0 comes out +0.0
+        grad_x = share.reshape(*lead, *windows).expand(*lead, *blocks) + 0
         return grad_x.reshape(*lead, *spatial)
     grad_x = grad_y.new_zeros((*lead, *spatial))
     for gathered, valid in _in_order(share, adaptive_input_windows(spatial, out)):
