@@ -210,3 +210,31 @@ def test_update_writes_into_the_parameter_memory(name, backend, gen):
     opt.step()
     assert param.data_ptr() == address and torch.equal(alias, param)
     assert not torch.equal(alias, before) and param.stride() == (1, 4)
+
+
+@pytest.mark.parametrize("dampening", [0.0, 0.3])
+def test_numpy_sgd_update_in_chunks_is_the_plain_update(dampening, gen):
+    """A parameter over the NumPy update's chunk (64 Ki elements, and a ragged last chunk):
+    bit for bit `buf = mu * buf + (1 - tau) * g; p += -lr * buf` written out whole, on a
+    contiguous parameter and on a transposed (non-contiguous) view of one."""
+    from scratch.optim import _numpy
+
+    for shape, transposed in [((3, 70001), False), ((300, 500), True)]:
+        p, g, buf = (torch.randn(shape, generator=gen) for _ in range(3))
+        p, g, buf = (t.T if transposed else t for t in (p, g, buf))
+        want_p, want_buf = p.numpy().copy(), buf.numpy().copy()
+        want_buf *= 0.9
+        want_buf += (1 - dampening) * g.numpy()
+        want_p += -0.1 * want_buf
+        options = dict(lr=0.1, weight_decay=0.0, momentum=0.9, dampening=dampening)
+        _numpy.sgd(
+            p.numpy(),
+            g.numpy(),
+            buf.numpy(),
+            fresh_buffer=False,
+            nesterov=False,
+            maximize=False,
+            **options,
+        )
+        assert p.numel() > _numpy._CHUNK
+        assert (p.numpy() == want_p).all() and (buf.numpy() == want_buf).all()

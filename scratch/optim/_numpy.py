@@ -23,6 +23,24 @@ def _lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
         start[...] = end - (end - start) * (1 - weight)
 
 
+_CHUNK = 1 << 16  # elements: 256 KiB of float32 scratch, which stays in the cache
+
+
+def _add_scaled_(target: np.ndarray, a: np.ndarray, scale: float) -> None:
+    """`target += scale * a`, the same two roundings, without a temporary of the array's size:
+    in chunks of `_CHUNK` elements through one small scratch buffer. A 3072 x 256 weight (the
+    bench's train.mlp) kept 3 MiB of temporaries per step for this alone."""
+    if not (target.flags.c_contiguous and a.flags.c_contiguous) or target.size <= _CHUNK:
+        target += scale * a
+        return
+    flat_t, flat_a = target.reshape(-1), a.reshape(-1)  # views: both are contiguous
+    scratch = np.empty(_CHUNK, np.result_type(a, scale))
+    for start in range(0, flat_t.size, _CHUNK):  # chunks of the flat array, not a pixel loop
+        part = scratch[: min(_CHUNK, flat_t.size - start)]
+        np.multiply(flat_a[start : start + _CHUNK], scale, out=part)
+        flat_t[start : start + _CHUNK] += part
+
+
 def sgd(
     param: np.ndarray,
     grad: np.ndarray,
@@ -45,9 +63,9 @@ def sgd(
             momentum_buffer[...] = grad
         else:
             momentum_buffer *= momentum
-            momentum_buffer += (1 - dampening) * grad
+            _add_scaled_(momentum_buffer, grad, 1 - dampening)
         grad = grad + momentum * momentum_buffer if nesterov else momentum_buffer
-    param += float(-lr) * grad
+    _add_scaled_(param, grad, float(-lr))
 
 
 def adam(
