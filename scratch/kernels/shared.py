@@ -30,6 +30,7 @@ __all__ = [
     "batch_norm_needs",
     "bce_chain",
     "broadcast_axes",
+    "check_adaptive_grad",
     "channels_last_dense",
     "class_axis",
     "l2_penalty_backward",
@@ -172,6 +173,18 @@ def avg_pool_plan(
 class L2PenaltyCache(NamedTuple):
     w: Array  # the penalised array
     lam: float
+
+
+def check_adaptive_grad(shape: Ints, d: int) -> None:
+    """torch refuses an adaptive average pool's backward when an output dim is empty (its
+    forward gives the empty output): so do we, with its RuntimeError."""
+    for i in range(len(shape) - d, len(shape)):
+        if shape[i] == 0:
+            raise RuntimeError(
+                f"adaptive_avg_pool{d}d_backward(): Expected grad_output to have non-zero size "
+                f"for non-batch dimensions, but grad_output has sizes {list(shape)} with "
+                f"dimension {i} being empty"
+            )
 
 
 def l2_penalty_forward(w, *, lam: float):

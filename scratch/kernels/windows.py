@@ -236,6 +236,14 @@ def adaptive_input_windows(spatial: Ints, out: Ints) -> list[list[Step]]:
     return per_dim
 
 
+def disjoint_blocks(spatial: Ints, out: Ints) -> tuple[int, ...] | None:
+    """(o_1, L_1, o_2, L_2, ...) where every dim splits into equal disjoint adaptive windows
+    (size = o * L, o > 0): each dim as window and tap. None where one does not."""
+    if not all(o > 0 and n % o == 0 for n, o in zip(spatial, out)):
+        return None
+    return tuple(v for n, o in zip(spatial, out) for v in (o, n // o))
+
+
 def adaptive_lengths(spatial: Ints, out: Ints) -> list[tuple[int, ...]]:
     """Per dim, the length of each adaptive window: torch divides by them one dim at a time."""
     return [tuple(hi - lo for lo, hi in adaptive_bounds(n, o)) for n, o in zip(spatial, out)]

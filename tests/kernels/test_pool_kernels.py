@@ -15,6 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import scratch.functional as SF
 from scratch.kernels import kernels
 
 from .conftest import BACKENDS, DTYPES, TOLERANCES, as_array, row_id, run_pair
@@ -381,6 +382,26 @@ def test_adaptive_avg_pool_bit_for_bit_in_torchs_order(shape, output_size, dtype
     (expected_grad,) = torch.autograd.grad(expected, leaf, grad_y)
     torch.testing.assert_close(y, expected.detach(), rtol=0, atol=0, equal_nan=True)
     torch.testing.assert_close(grad, expected_grad, rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "shape, output_size",
+    [((2, 3, 8), (0,)), ((2, 3, 8, 8), (0, 4)), ((2, 3, 4, 8, 8), (2, 0, 3))],
+    ids=["1d", "2d", "3d"],
+)
+def test_adaptive_avg_pool_empty_output_as_torch(shape, output_size, backend):
+    """An empty output size: torch's forward gives the empty output, its backward refuses it
+    with a RuntimeError; so do ours."""
+    name = f"adaptive_avg_pool{len(output_size)}d"
+    x = torch.randn(shape, requires_grad=True)
+    expected = getattr(F, name)(x, output_size)
+    actual = getattr(SF, name)(x, output_size, backend=backend)
+    assert actual.shape == expected.shape
+    with pytest.raises(RuntimeError, match="non-zero size for non-batch dimensions"):
+        expected.sum().backward()
+    with pytest.raises(RuntimeError, match="non-zero size for non-batch dimensions"):
+        actual.sum().backward()
 
 
 # --- The kernel contract ------------------------------------------------------------------------

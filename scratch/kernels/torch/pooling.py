@@ -14,12 +14,13 @@ from typing import NamedTuple
 import torch
 
 from scratch.kernels import Ints
-from scratch.kernels.shared import avg_pool_plan, max_pool_plan
+from scratch.kernels.shared import avg_pool_plan, check_adaptive_grad, max_pool_plan
 from scratch.kernels.torch._window import on_device
 from scratch.kernels.windows import (
     adaptive_input_windows,
     adaptive_lengths,
     adaptive_window_taps,
+    disjoint_blocks,
 )
 
 __all__ = [
@@ -262,6 +263,7 @@ def adaptive_avg_pool_backward(cache: AdaptiveAvgPoolCache, grad_y, needs):
     if not needs[0]:
         return (None,)
     spatial = cache.spatial
+    check_adaptive_grad(tuple(grad_y.shape), len(spatial))
     out = tuple(grad_y.shape[-len(spatial) :])
     if all(o == 1 for o in out):  # the mean's gradient: one division (in float32 for halves)
         share = grad_y / math.prod(spatial)
@@ -309,8 +311,9 @@ def _torch_order_forward(x: torch.Tensor, out: tuple) -> torch.Tensor:
     d, spatial = len(out), tuple(x.shape[-len(out) :])
     wide = x if d == 3 else x.to(_acc_dtype(x.dtype))
     acc = wide.new_zeros((*x.shape[:-d], *out))
-    if all(n % o == 0 for n, o in zip(spatial, out)):  # equal disjoint windows: taps first
-        for tap in _disjoint_taps(wide, out):  # one contiguous add per tap, in torch's order
+    blocks = disjoint_blocks(spatial, out)
+    if blocks is not None:  # equal disjoint windows: taps first
+        for tap in _disjoint_taps(wide, blocks):  # one contiguous add per tap, in torch's order
             acc += tap.reshape(acc.shape)
     else:
         for gathered, valid in _in_order(wide, adaptive_window_taps(spatial, out)):
@@ -320,17 +323,15 @@ def _torch_order_forward(x: torch.Tensor, out: tuple) -> torch.Tensor:
     return acc.to(x.dtype)
 
 
-def _disjoint_taps(x: torch.Tensor, out: tuple) -> torch.Tensor:
-    """(prod(window), *lead, *out): x's windows of an exact division (size = out * L per dim)
-    with their taps first, row-major, by one copy: each tap of every window is contiguous.
-    The strided views instead read all of x once per tap (56x56 -> 7x7: 17 ms against 2 ms)."""
-    d, lead = len(out), tuple(x.shape[: -len(out)])
-    lengths = [n // o for n, o in zip(x.shape[-d:], out)]
-    blocks = x.reshape(*lead, *(v for o, k in zip(out, lengths) for v in (o, k)))
-    first = len(lead)
+def _disjoint_taps(x: torch.Tensor, blocks: tuple) -> torch.Tensor:
+    """(prod(window), *lead, *out): x's equal disjoint windows (`windows.disjoint_blocks`) with
+    their taps first, row-major, by one copy: each tap of every window is contiguous. The
+    strided views instead read all of x once per tap (56x56 -> 7x7: 17 ms against 2 ms)."""
+    d = len(blocks) // 2
+    lead, first = tuple(x.shape[:-d]), x.dim() - d
     taps, windows = [first + 2 * a + 1 for a in range(d)], [first + 2 * a for a in range(d)]
-    order = taps + list(range(first)) + windows
-    return blocks.permute(order).reshape(math.prod(lengths), -1)
+    split = x.reshape(*lead, *blocks).permute(taps + list(range(first)) + windows)
+    return split.reshape(math.prod(blocks[1::2]), -1)
 
 
 def _torch_order_backward(grad_y: torch.Tensor, spatial: tuple) -> torch.Tensor:
@@ -342,9 +343,9 @@ def _torch_order_backward(grad_y: torch.Tensor, spatial: tuple) -> torch.Tensor:
     for a, lengths in enumerate(adaptive_lengths(spatial, out)):
         share = share / _axis_tensor(lengths, a, d, torch.int64, grad_y)  # rounded each time
     lead = tuple(grad_y.shape[:-d])
-    if all(n % o == 0 for n, o in zip(spatial, out)):  # equal disjoint windows: one share each
-        blocks = tuple(v for n, o in zip(spatial, out) for v in (o, n // o))
-        windows = tuple(v for o in out for v in (o, 1))
+    blocks = disjoint_blocks(spatial, out)
+    if blocks is not None:  # equal disjoint windows: one share each
+        windows = tuple(v for o in out for v in (o, 1))  # broadcast over the taps
         # 0 + share, as torch adds it into zeros: -0.0 comes out +0.0
         grad_x = share.reshape(*lead, *windows).expand(*lead, *blocks) + 0
         return grad_x.reshape(*lead, *spatial)
