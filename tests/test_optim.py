@@ -23,6 +23,7 @@ from optim_cases import (
 
 import scratch
 import scratch.optim as so
+from scratch.optim import _numpy
 
 
 def _cases():
@@ -217,8 +218,6 @@ def test_numpy_sgd_update_in_chunks_is_the_plain_update(dampening, gen):
     """A parameter over the NumPy update's chunk (64 Ki elements, and a ragged last chunk):
     bit for bit `buf = mu * buf + (1 - tau) * g; p += -lr * buf` written out whole, on a
     contiguous parameter and on a transposed (non-contiguous) view of one."""
-    from scratch.optim import _numpy
-
     for shape, transposed in [((3, 70001), False), ((300, 500), True)]:
         p, g, buf = (torch.randn(shape, generator=gen) for _ in range(3))
         p, g, buf = (t.T if transposed else t for t in (p, g, buf))

@@ -7,6 +7,7 @@ agree on the geometry by construction.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import NamedTuple
@@ -194,46 +195,53 @@ class Step(NamedTuple):
         return None
 
 
-def adaptive_window_taps(spatial: Ints, out: Ints) -> list[list[Step]]:
+@functools.lru_cache(maxsize=256)
+def adaptive_window_taps(
+    spatial: tuple[int, ...], out: tuple[int, ...]
+) -> tuple[tuple[Step, ...], ...]:
     """Per dim, the taps of every adaptive window along it: tap k reads member start + k of
     each window (clamped into it), valid where the window is that long. torch's CPU forward
-    sums a window's taps in row-major order over the dims' steps."""
+    sums a window's taps in row-major order over the dims' steps. Made once per geometry."""
     per_dim = []
     for n, o in zip(spatial, out):
         bounds = adaptive_bounds(n, o)
         longest = max((hi - lo for lo, hi in bounds), default=0)
         per_dim.append(
-            [
+            tuple(
                 Step(
                     tuple(min(lo + k, hi - 1) for lo, hi in bounds),
                     tuple(k < hi - lo for lo, hi in bounds),
                 )
                 for k in range(longest)
-            ]
+            )
         )
-    return per_dim
+    return tuple(per_dim)
 
 
-def adaptive_input_windows(spatial: Ints, out: Ints) -> list[list[Step]]:
+@functools.lru_cache(maxsize=256)
+def adaptive_input_windows(
+    spatial: tuple[int, ...], out: tuple[int, ...]
+) -> tuple[tuple[Step, ...], ...]:
     """Per dim, the adaptive windows holding each input position along it: step j reads the
     j-th window holding each position (clamped to its last), valid where there are that many.
     torch's CPU backward adds the windows into grad_input in row-major order over the dims'
-    steps. The windows holding a position are consecutive: starts and ends never decrease."""
+    steps. The windows holding a position are consecutive: starts and ends never decrease.
+    Made once per geometry."""
     per_dim = []
     for n, o in zip(spatial, out):
         bounds = adaptive_bounds(n, o)
         holding = [[w for w, (lo, hi) in enumerate(bounds) if lo <= i < hi] for i in range(n)]
         most = max(map(len, holding), default=0)
         per_dim.append(
-            [
+            tuple(
                 Step(
                     tuple(h[min(j, len(h) - 1)] for h in holding),
                     tuple(j < len(h) for h in holding),
                 )
                 for j in range(most)
-            ]
+            )
         )
-    return per_dim
+    return tuple(per_dim)
 
 
 def disjoint_blocks(spatial: Ints, out: Ints) -> tuple[int, ...] | None:

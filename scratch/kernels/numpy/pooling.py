@@ -244,7 +244,7 @@ def _axis_array(values: tuple, axis: int, d: int, dtype) -> np.ndarray:
     return np.asarray(values, dtype).reshape([-1 if a == axis else 1 for a in range(d)])
 
 
-def _in_order(a: np.ndarray, per_dim: list):
+def _in_order(a: np.ndarray, per_dim: tuple):
     """(gathered, valid) of each step of a windowed sum (`windows.Step`s per dim), in torch's
     row-major order: `a` read at every target's position for the step, one `take` per dim
     (shared by the steps after it; a strided view where the positions are evenly spaced), and

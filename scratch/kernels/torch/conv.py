@@ -111,13 +111,15 @@ def conv_backward(cache: ConvCache, grad_y, needs):
     need_bias = cache.has_bias and needs[2]
     if not (needs[0] or needs[1]):
         return None, None, grad_y.sum(dim=(0, *range(2, grad_y.dim()))) if need_bias else None
-    grad_weight = None  # shifted rows: dW from them; else dW accumulated block by block
-    if needs[1] and cache.rows is not None:  # grad_x and grad_b below
-        grad_weight = grad_weight_rows(cache.cols, grad_y, cache.rows, weight.shape)
     from_cols = needs[1] and cache.rows is None  # dW from im2col's cols, block by block
+    if from_cols:  # accumulated in place below
+        grad_weight = grad_y.new_zeros(weight.shape)
+    elif needs[1]:  # from the shifted rows (grad_x and grad_b below)
+        grad_weight = grad_weight_rows(cache.cols, grad_y, cache.rows, weight.shape)
+    else:
+        grad_weight = None
     grad_y = grad_y.reshape(n, c_out, math.prod(geo.out))  # (N, C_out, P)
     grad_x = grad_y.new_zeros(geo.x_shape) if needs[0] else None  # the taps add into it
-    grad_weight = grad_y.new_zeros(weight.shape) if from_cols else grad_weight
     grad_bias = grad_y.new_zeros(c_out) if need_bias else None
     rebuild = from_cols and cache.cols is None
     buffer = _cols_buffer(geo, grad_y) if rebuild else None

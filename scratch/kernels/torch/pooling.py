@@ -276,7 +276,7 @@ def _axis_tensor(values: tuple, axis: int, d: int, dtype, like: torch.Tensor) ->
     return on_device(values, dtype, like.device).reshape([-1 if a == axis else 1 for a in range(d)])
 
 
-def _in_order(a: torch.Tensor, per_dim: list):
+def _in_order(a: torch.Tensor, per_dim: tuple):
     """(gathered, valid) of each step of a windowed sum (`windows.Step`s per dim), in torch's
     row-major order: `a` read at every target's position for the step, one `index_select` per
     dim (shared by the steps after it; a strided view where the positions are evenly spaced),
