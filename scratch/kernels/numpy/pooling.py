@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from scratch.kernels import Ints
+from scratch.kernels.numpy._torchsum import as_torch_float, torch_sum
 from scratch.kernels.shared import avg_pool_plan, check_adaptive_grad, max_pool_plan
 from scratch.kernels.windows import (
     adaptive_input_windows,
@@ -215,13 +216,15 @@ def adaptive_avg_pool_forward(x, *, output_size):
     Shapes: x (N, C, *spatial) -> y (N, C, *output_size). Each window is summed tap by tap in
     torch's row-major order and divided by its length one dim at a time (`_torch_order_forward`),
     so where +1e30 and -1e30 cancel, or NaN and inf meet, the result is torch's own. An output
-    of all ones is torch's shortcut, one mean.
+    of all ones is torch's shortcut, one mean: its sum in torch's order (`_torchsum`).
     """
     spatial = tuple(x.shape[-len(output_size) :])
     cache = AdaptiveAvgPoolCache(spatial)
+    # torch's x.mean(): its sum in its order, / count. The order costs: 0.64 ms on ResNet's
+    # head (8x512x7x7) against 0.21 ms for np.mean (torch: 0.14 ms; one thread, measured here)
     if all(o == 1 for o in output_size) and x.size:
-        wide = np.float32 if x.dtype == np.float16 else None  # float16: summed in float32
-        y = x.mean(axis=tuple(range(-len(spatial), 0)), keepdims=True, dtype=wide)
+        wide = as_torch_float(x) if x.dtype == np.float16 else x  # float16: a float32 copy
+        y = torch_sum(wide, tuple(range(-len(spatial), 0))) / math.prod(spatial)
         return y.astype(x.dtype, copy=False), cache
     return _torch_order_forward(x, tuple(output_size)), cache
 
