@@ -224,6 +224,28 @@ def test_batch_norm_huge_values_overflow_where_torch_does(layout, backend):
         torch.testing.assert_close(actual, want, equal_nan=True)
 
 
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_batch_norm_bfloat16_huge_values_overflow_on_every_path(layout):
+    """bfloat16 |x| = 1e30 (torch backend; NumPy has no bfloat16): torch's strided path squares
+    x - mean in float32 for half types (its CPU accumulate type), so the variance overflows
+    for any strides, not only dense ones, and y = bias throughout the channel (found by the
+    deep fuzz: a transposed (2, 2) batch)."""
+    x = _huge(layout).to(torch.bfloat16)  # .to keeps a dense layout
+    assert x.is_contiguous() == (layout == "contiguous")
+    weight, bias = (torch.linspace(a, b, 3, dtype=torch.bfloat16) for a, b in ((0.5, 1.5), (-1, 1)))
+    grad_y = torch.randn(x.shape, generator=torch.Generator().manual_seed(1)).to(x.dtype)
+    outputs, grads = run_kernels(
+        "torch", (x, weight, bias, None, None), grad_y, training=True, eps=EPS
+    )
+    leaves = [t.detach().requires_grad_() for t in (x, weight, bias)]  # x keeps its strides
+    y = F.batch_norm(leaves[0], None, None, *leaves[1:], True, 0.1, EPS)
+    expected_grads = torch.autograd.grad((y * grad_y).sum(), leaves)
+    assert all(y[:, c].eq(bias[c]).all() for c in (0, 1))  # torch's rule, as read
+    torch.testing.assert_close(outputs[0], y.detach(), rtol=0, atol=0)
+    for actual, want in zip(grads, expected_grads):
+        torch.testing.assert_close(actual, want, equal_nan=True)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_batch_norm_strided_input_normalizes_in_torchs_strided_form(backend):
     """A non-dense x (here expanded: each channel one value, its mean) takes torch's strided

@@ -66,9 +66,9 @@ def _batch_stats(x: np.ndarray, eps: float, dense: bool):
 
     The variance where torch's CPU kernels compute it: a dense x (contiguous or channels-last)
     is centred and squared in x's dtype, the squares summed in float64 and the sum stored in
-    x's dtype; any other strides take torch's strided path, which centres and squares in
-    float64. So float32 |x - mean| > 1.8e19 overflows to an infinite variance for a dense x
-    and not for a transposed one, as in torch.
+    x's dtype; any other strides take torch's strided path, which centres and squares in its
+    CPU accumulate type: float64, but float32 for float16. So float32 |x - mean| > 1.8e19
+    overflows to an infinite variance for a dense x and not for a transposed one, as in torch.
     """
     m, acc = _count(x), _acc(x.dtype)
     # torch centres with the mean rounded to the type it computes in (float32 for float16)
@@ -78,7 +78,8 @@ def _batch_stats(x: np.ndarray, eps: float, dense: bool):
         var_sum = _channel_sum(np.square(d, out=d)).astype(acc).astype(np.float64)
         var = (var_sum / m).astype(acc).astype(np.float64)
     else:  # centred on the mean in x's dtype, as torch's strided path
-        d = x.astype(np.float64) - _channel(mean.astype(x.dtype), x.ndim)  # (N, C, *) float64
+        wide = np.float32 if x.dtype == np.float16 else np.float64  # at::acc_type on the CPU
+        d = x.astype(wide) - _channel(mean.astype(x.dtype), x.ndim)  # (N, C, *)
         var_sum = _channel_sum(np.square(d, out=d))
         var = var_sum / m
     invstd = 1.0 / np.sqrt(var + eps)

@@ -74,14 +74,17 @@ def _batch_stats(x: torch.Tensor, eps: float, strided: bool):
     The variance where torch's CPU kernels compute it: a dense x (contiguous or channels-last)
     is centred and squared in x's dtype and the sum stored in x's dtype (float32 for float16;
     bfloat16 rounds its centre, sum and variance, all in float32 else); any other strides take
-    torch's strided path, which centres and squares in float64. So float32 |x - mean| > 1.8e19
-    overflows to an infinite variance for a dense x and not for a transposed one, as in torch.
+    torch's strided path, which centres and squares in its CPU accumulate type: float64, but
+    float32 for float16 and bfloat16. So float32 |x - mean| > 1.8e19 overflows to an infinite
+    variance (a zero output) for a dense x and not for a transposed one, and bfloat16's does for
+    both, as in torch.
     """
     m, acc = _count(x), _acc(x.dtype)
     # torch centres with the mean rounded to the type it computes in (float32 for float16)
     mean = (_channel_sum(x) / m).to(acc)
     if strided:  # centred on the mean in x's dtype, as torch's strided path
-        d = x.to(torch.float64) - _channel(mean.to(x.dtype), x.ndim)  # (N, C, *) float64
+        wide = torch.float32 if x.dtype in _HALF else torch.float64  # at::acc_type on the CPU
+        d = x.to(wide) - _channel(mean.to(x.dtype), x.ndim)  # (N, C, *)
         var_sum = _channel_sum(d.square_())
         var = var_sum / m
     else:
