@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from scratch.kernels import kernels
-from scratch.kernels.conv_plan import conv_blocks
+from scratch.kernels.conv_plan import conv_blocks, forward_blocks
 from scratch.kernels.windows import same_padding
 
 from .conftest import (
@@ -132,7 +132,19 @@ CASES = [
     Case("1d-row-blocks", (2, 3, 11), 4, (3,), padding=(1,), block=0.3),
     Case("3d-row-blocks-replicate", (2, 2, 5, 4, 6), 9, (3, 2, 3), padding=(1, 0, 1),
          padding_mode="replicate", block=0.5),
+    # one block of cols over a quarter of the budget, a small weight: dW tap by tap from x,
+    # the forward in blocks of a quarter (LeNet's conv2 at batch 64)
+    Case("2d-taps-batch-last", (16, 3, 6, 7), 10, (3, 3), padding=(1, 1), block=16),
+    Case("2d-taps", (3, 4, 9, 8), 10, (3, 2), padding=(1, 0), block=3),
+    Case("2d-taps-groups-dilation-reflect", (3, 4, 9, 8), 10, (3, 3), dilation=(2, 1),
+         padding=(2, 1), groups=2, padding_mode="reflect", block=3),
+    Case("2d-taps-stride-circular", (3, 3, 9, 8), 6, (3, 3), stride=(2, 1), padding=(1, 1),
+         padding_mode="circular", block=3, layout="strided"),
+    Case("2d-taps-bias-none", (16, 6, 8, 8), 16, (5, 5), bias=False, block=16),
+    Case("1d-taps", (4, 3, 20), 9, (4,), padding=(2,), block=4),
+    Case("3d-taps", (2, 2, 5, 6, 4), 9, (2, 3, 2), padding=(1, 1, 0), block=2),
 ]  # fmt: skip
+TAPS = [c for c in CASES if "-taps" in c.name]
 ALL = (True, True, True)
 
 
@@ -261,6 +273,27 @@ def test_conv_cache_keeps_x_instead_of_cols_in_blocks(block, backend, gen):
     else:
         assert cache.cols is None and cache.x is arrays[0]
         assert len(blocks) == (3 if block == 2 else 5 * 3)  # 8 output rows, 3 at a time
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", TAPS, ids=conv_id)
+def test_conv_grad_weight_by_taps_keeps_no_cols(case, backend, gen):
+    """The rows above that take dW by taps (compared with torch in the table): the cache keeps
+    x and no cols, the forward ran in blocks of a quarter of the budget (several here), and
+    the same rows given more room keep their cols instead."""
+    inputs = make_inputs(case, torch.float32, gen)
+    arrays = [as_array(t, backend) for t in inputs]
+    out = reference(case, inputs)[0].shape[2:]
+    blocks = block_options(case, torch.float32, out)
+    _, cache = kernels(backend).conv_forward(*arrays, **case.options(), **blocks)
+    geo = cache.geometry
+    assert geo.taps and cache.cols is None and cache.x is arrays[0] and cache.rows is None
+    assert len(conv_blocks(geo)) == 1
+    quarter = forward_blocks(geo, 4, arrays[1].shape)
+    assert len(conv_blocks(quarter)) > 1
+    roomy = {"block_bytes": 4 * blocks["block_bytes"] + 4}
+    _, cache = kernels(backend).conv_forward(*arrays, **case.options(), **roomy)
+    assert not cache.geometry.taps and cache.cols is not None  # fmt: skip
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

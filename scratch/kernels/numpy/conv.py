@@ -28,6 +28,7 @@ Other shape dispatches (each measured with OpenBLAS, one thread) are commented w
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import NamedTuple
 
@@ -42,6 +43,7 @@ from scratch.kernels.conv_plan import (
     cols_dims,
     conv_blocks,
     conv_geometry,
+    forward_blocks,
     per_element_grad_weight,
     row_shift,
     tap_targets,
@@ -100,13 +102,15 @@ def conv_forward(
         y = forward_rows(rows, weight, bias, plan, geo)
         return y, ConvCache(None, rows, weight, geo, bias is not None, plan)
     y = np.empty((n, c_out, math.prod(geo.out)), dtype=x.dtype)
-    blocks, buffer = conv_blocks(geo), _cols_buffer(geo, x.dtype)  # one buffer for every block
+    fwd = forward_blocks(geo, x.itemsize, weight.shape)  # geo, or smaller for dW by taps
+    blocks, buffer = conv_blocks(fwd), _cols_buffer(fwd, x.dtype)  # one buffer for every block
     for batch, rows in blocks:
-        cols = _im2col(x[batch], geo, buffer, rows)
-        _forward_gemm(cols, weight, bias, geo, y[batch, :, block_positions(geo, rows)])
-    # One block: backward reuses its cols. Several: keep x (autograd keeps it alive anyway)
-    # and rebuild each block's cols in backward, so no layer holds more than a block of cols.
-    one = len(blocks) == 1
+        cols = _im2col(x[batch], fwd, buffer, rows)
+        _forward_gemm(cols, weight, bias, fwd, y[batch, :, block_positions(fwd, rows)])
+    # One block: backward reuses its cols. Several, or dW by taps: keep x (autograd keeps it
+    # alive anyway) and rebuild each block's cols in backward (or each tap's window), so no
+    # layer holds more than a block of cols.
+    one = len(blocks) == 1 and not geo.taps
     cache = ConvCache(None if one else x, cols if one else None, weight, geo, bias is not None)
     return y.reshape(n, c_out, *geo.out), cache
 
@@ -125,7 +129,7 @@ def conv_backward(cache: ConvCache, grad_y, needs):
     grad_weight = None  # shifted rows: dW from them; else the sum of every block's dW
     if needs[1] and cache.rows is not None:  # grad_x and grad_b below
         grad_weight = grad_weight_rows(cache.cols, grad_y, cache.rows, weight.shape)
-    from_cols = needs[1] and cache.rows is None  # dW from im2col's cols, block by block
+    from_cols = needs[1] and cache.rows is None and not geo.taps  # dW from cols, by block
     grad_y = grad_y.reshape(n, c_out, math.prod(geo.out))  # (N, C_out, P)
     grad_x = None if not needs[0] else np.zeros(geo.x_shape, dtype)  # the taps add into it
     grad_bias = np.zeros(c_out, dtype) if need_bias else None
@@ -143,6 +147,8 @@ def conv_backward(cache: ConvCache, grad_y, needs):
             cols = _im2col(cache.x[batch], geo, buffer, rows) if rebuild else cache.cols
             grad = _grad_weight(cols, gy, geo, weight.shape)
             grad_weight = grad if grad_weight is None else np.add(grad_weight, grad, out=grad)
+        elif needs[1] and geo.taps:  # one block: the whole batch
+            grad_weight = _grad_weight_taps(cache.x, gy, geo, weight.shape)
         if needs[0] and rows.start == 0:  # the block's first rows: where their taps add
             acc = _accumulator(geo, grad_x[batch])
         if needs[0]:
@@ -192,6 +198,25 @@ def _grad_weight(cols, gy, geo: ConvGeometry, shape):
     else:
         grad_t = np.matmul(cols, gy.transpose(0, 2, 1))  # (g, C_in/g * K, C_out/g)
     return np.ascontiguousarray(grad_t.transpose(0, 2, 1)).reshape(shape)
+
+
+def _grad_weight_taps(x, gy, geo: ConvGeometry, shape):
+    """dW tap by tap (`conv_plan.grad_weight_by_taps`): dW[..., t] = gy @ window_t.T, each of
+    x's windows for tap t copied once into one (C_in, <columns>) buffer, in cols' column order.
+
+    Shapes: x (N, C_in, *spatial), gy (g, C_out/g, <columns>) -> like weight.
+    """
+    d, g, c_in = len(geo.kernel), geo.groups, x.shape[1]
+    xp = pad(x, geo.padding, geo.padding_mode, geo.batch_last)
+    windows = window_view(xp, geo.kernel, geo.stride, geo.dilation, geo.out)  # (n, C, *out, *k)
+    tail = (*range(2, 2 + d), 0) if geo.batch_last else (0, *range(2, 2 + d))
+    windows = windows.transpose(1, *tail, *range(2 + d, 2 + 2 * d))  # (C, <columns>, *kernel)
+    window = np.empty(windows.shape[: 2 + d], x.dtype)  # one tap's (C, <columns>)
+    grad = np.empty((g, gy.shape[1], c_in // g, math.prod(geo.kernel)), x.dtype)
+    for t, tap in enumerate(itertools.product(*map(range, geo.kernel))):  # row-major, as W's
+        np.copyto(window, windows[(..., *tap)])
+        grad[..., t] = np.matmul(gy, window.reshape(g, c_in // g, -1).transpose(0, 2, 1))
+    return grad.reshape(shape)
 
 
 def _weight_taps(weight, geo: ConvGeometry):
