@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import scratch.functional as SF
 from scratch.kernels import kernels
 from scratch.kernels.conv_plan import conv_blocks, forward_blocks
 from scratch.kernels.windows import same_padding
@@ -294,6 +295,26 @@ def test_conv_grad_weight_by_taps_keeps_no_cols(case, backend, gen):
     roomy = {"block_bytes": 4 * blocks["block_bytes"] + 4}
     _, cache = kernels(backend).conv_forward(*arrays, **case.options(), **roomy)
     assert not cache.geometry.taps and cache.cols is not None  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_conv_no_input_channels_over_long_rows(backend, gen):
+    """in_channels=0 with 256 output positions per element (dW per batch element's rule): the
+    functional's outputs and grads are torch's (its empty (N, 0, *out)); the torch backend's
+    kernel viewed its 0 cols by -1 and raised (found by the deep fuzz)."""
+    x = torch.zeros(2, 0, 18, 18, requires_grad=True)
+    weight = torch.zeros(4, 0, 3, 3, requires_grad=True)
+    bias = torch.randn(4, generator=gen).requires_grad_()
+    y = SF.conv2d(x, weight, bias, backend=backend)
+    expected = F.conv2d(x, weight, bias)
+    torch.testing.assert_close(y, expected)
+    grad_y = torch.randn(expected.shape, generator=gen)
+    grads = torch.autograd.grad(y, (x, weight, bias), grad_y, allow_unused=True)
+    wants = torch.autograd.grad(expected, (x, weight, bias), grad_y, allow_unused=True)
+    for actual, want in zip(grads, wants):
+        assert (actual is None) == (want is None)
+        if want is not None:
+            torch.testing.assert_close(actual, want)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -179,9 +179,10 @@ def _add_grad_weight(grad_weight, cols, gy, geo: ConvGeometry) -> None:
     grad = grad_weight.view(g, c_out_g, cols.shape[1])
     if per_element_grad_weight(geo, size):
         positions = math.prod(geo.out)  # per batch element: the block holds whole ones
+        n = columns // positions  # explicit sizes, no -1: C_in * K may be 0 (in_channels=0)
         # (C_in * K, n, P) -> (n, P, C_in * K), gy (C_out, n, P) -> (n, C_out, P)
-        per_n = cols[0].view(cols.shape[1], -1, positions).permute(1, 2, 0)
-        gy_n = gy[0].view(c_out_g, -1, positions).transpose(0, 1)
+        per_n = cols[0].view(cols.shape[1], n, positions).permute(1, 2, 0)
+        gy_n = gy[0].view(c_out_g, n, positions).transpose(0, 1)
         grad[0] += torch.bmm(gy_n, per_n).sum(dim=0)
     elif 1024 < size <= 65536 and columns <= 8 * size:
         # A small dW over a short reduction: (cols @ gy.T).T runs 1.35x faster (LeNet's conv2,
