@@ -22,8 +22,9 @@ reused buffer: whole batch elements, or rows of one element's output where one e
 too big (VGG's 224x224 layers). Each block pads only the input rows it reads. A layer of one
 block keeps its cols for backward; with several the cache keeps x, which autograd keeps alive
 anyway, and backward rebuilds each block's cols. A large block with a small weight keeps x too,
-and backward takes dW tap by tap from x's windows (`conv_plan.grad_weight_by_taps`). grad_x's taps add straight into grad_x (zero
-padding, batch first: the taps that land in the padding are clipped off), else into a buffer.
+and backward takes dW tap by tap from x's windows (`conv_plan.grad_weight_by_taps`). grad_x's
+taps add straight into grad_x (zero padding, batch first: the taps that land in the padding
+are clipped off), else into a buffer.
 Other shape dispatches (each measured with OpenBLAS, one thread) are commented where they are.
 """
 

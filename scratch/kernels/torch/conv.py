@@ -11,8 +11,9 @@ strided window view by ONE copy; then one GEMM per group for each product:
 im2col runs in the NumPy backend's blocks (`conv_plan.BLOCK_BYTES` of cols at most, or twice
 the weight's bytes: whole batch elements, or rows of one element), and with several blocks the
 cache keeps x instead of cols (also for a large block with a small weight, whose dW backward
-takes from x's windows a kernel row at a time: `conv_plan.grad_weight_by_taps`); dW accumulates in place (baddbmm_, BLAS's beta = 1), grad_x's
-taps add straight into grad_x where they can. Columns come in the NumPy backend's two orders,
+takes from x's windows a kernel row at a time: `conv_plan.grad_weight_by_taps`); dW
+accumulates in place (baddbmm_, BLAS's beta = 1), grad_x's taps add straight into grad_x
+where they can. Columns come in the NumPy backend's two orders,
 batch first (N, *out) or batch last (*out, N) for small maps in big batches: torch's strided
 copies and adds also pay per short run. Stride-1 convs with few output channels take the NumPy
 backend's shifted rows instead (`_rowshift`, chosen by `conv_plan.row_shift`). Runs on any
