@@ -224,6 +224,21 @@ def test_batch_norm_huge_values_overflow_where_torch_does(layout, backend):
         torch.testing.assert_close(actual, want, equal_nan=True)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_batch_norm_dense_float32_fuses_multiply_add(backend):
+    """torch's dense kernel computes x * alpha + beta as one fused multiply-add: for a channel
+    of equal 1e30 values (var 0, alpha = 1/sqrt(eps)) the cancellation leaves torch's residue,
+    -2.3e24, not 0 (found by the deep fuzz); the other channels within float32's tolerance."""
+    x = torch.full((2, 1, 3), 1e30)  # channel 0: six equal 1e30
+    x = torch.cat([x, torch.randn(2, 3, 3, generator=torch.Generator().manual_seed(1)) * 5], 1)
+    (y, *_), _ = run_kernels(backend, (x, None, None, None, None), torch.ones(x.shape),
+                             training=True, eps=EPS)  # fmt: skip
+    expected = F.batch_norm(x, None, None, None, None, True, 0.1, EPS)
+    assert expected[:, 0, 0].eq(expected[0, 0, 0]).all() and expected[0, 0, 0] < -1e24
+    torch.testing.assert_close(y[:, 0], expected[:, 0], rtol=0, atol=0)
+    torch.testing.assert_close(y, expected)
+
+
 @pytest.mark.parametrize("layout", ["contiguous", "transposed"])
 def test_batch_norm_bfloat16_huge_values_overflow_on_every_path(layout):
     """bfloat16 |x| = 1e30 (torch backend; NumPy has no bfloat16): torch's strided path squares

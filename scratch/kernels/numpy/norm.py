@@ -104,7 +104,14 @@ def _normalize(x, mean, invstd, weight, bias, dense: bool) -> np.ndarray:
     else:
         alpha = invstd if weight is None else invstd * weight  # (C,)
         beta = -mean * alpha if bias is None else bias - mean * alpha  # (C,)
-        y = np.multiply(x, _channel(alpha, x.ndim), dtype=acc) + _channel(beta, x.ndim)
+        if acc == np.float32:
+            # torch's vectorized kernel fuses the multiply-add, one rounding: a product of two
+            # float32 values is exact in float64, so this is its result where 1e30 * alpha and
+            # beta cancel to a residue (-2.3e24 for two equal 1e30, not 0; found by the fuzz)
+            wide = np.multiply(x, _channel(alpha, x.ndim), dtype=np.float64)
+            y = np.add(wide, _channel(beta, x.ndim), out=wide).astype(np.float32)
+        else:
+            y = np.multiply(x, _channel(alpha, x.ndim), dtype=acc) + _channel(beta, x.ndim)
     return y.astype(x.dtype, copy=False)
 
 

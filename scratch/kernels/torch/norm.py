@@ -43,7 +43,9 @@ def _count(x) -> int:
 
 def _channel_sum(a: torch.Tensor) -> torch.Tensor:
     """Sum over every dim but 1: (N, C, *) -> (C,) float64 (half / bfloat16 sum in float32)."""
-    acc = torch.promote_types(a.dtype, torch.float32)
+    # float32 sums in float64, as torch's CPU kernels (at::acc_type): six equal 1e30 sum to
+    # 6e30 exactly, so their mean is 1e30 and their variance 0 (in float32 it overflowed)
+    acc = torch.float32 if a.dtype in _HALF else torch.float64
     return a.sum(dim=(0, *range(2, a.ndim)), dtype=acc).to(torch.float64)
 
 
@@ -114,7 +116,14 @@ def _normalize(x, mean, invstd, weight, bias, strided: bool) -> torch.Tensor:
     else:
         alpha = invstd if weight is None else invstd * weight  # (C,)
         beta = -mean * alpha if bias is None else bias - mean * alpha  # (C,)
-        y = torch.addcmul(_channel(beta, x.ndim), x, _channel(alpha, x.ndim))
+        if acc == torch.float32 and x.is_cpu:
+            # torch's CPU kernel fuses the multiply-add, one rounding, which addcmul does only
+            # where it vectorizes: a product of two float32 values is exact in float64, so this
+            # is its result where 1e30 * alpha and beta cancel to a residue (-2.3e24, not 0)
+            wide = torch.mul(x, _channel(alpha, x.ndim).double())
+            y = wide.add_(_channel(beta, x.ndim)).to(torch.float32)
+        else:
+            y = torch.addcmul(_channel(beta, x.ndim), x, _channel(alpha, x.ndim))
     return y.to(x.dtype)
 
 
