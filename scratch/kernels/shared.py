@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from scratch.kernels import Array, Ints
 from scratch.kernels.windows import (
+    Step,
     avg_pool_counts,
     first_real_taps,
     flat_index_parts,
@@ -20,6 +21,7 @@ from scratch.kernels.windows import (
 )
 
 __all__ = [
+    "steps_in_order",
     "BCE_EPSILON",
     "AvgPoolPlan",
     "ClassTargets",
@@ -198,3 +200,30 @@ def l2_penalty_forward(w, *, lam: float):
 def l2_penalty_backward(cache: L2PenaltyCache, grad_y, needs):
     """d/dw lam * sum(w^2) = 2 lam w, times the incoming scalar gradient."""
     return (grad_y * (2 * cache.lam) * cache.w if needs[0] else None,)
+
+
+def steps_in_order(a, per_dim: tuple[tuple[Step, ...], ...], mask, gather):
+    """(gathered, valid) of each step of a windowed sum (`windows.Step`s per dim), in torch's
+    row-major order: `a` read at every target's position for the step, by one `gather(g, axis,
+    index)` per dim (shared by the steps after it; a strided view where the positions are
+    evenly spaced), and where the targets have the step, `mask(valid, level)` of each dim
+    combined by & (None: all do). The backends pass their own gather and mask."""
+    d = len(per_dim)
+
+    def walk(g, valid, level):
+        if level == d:
+            yield g, valid
+            return
+        for step in per_dim[level]:
+            m = valid
+            if not all(step.valid):
+                v = mask(step.valid, level)
+                m = v if m is None else m & v
+            evenly = step.evenly  # equal windows: a view, no gather
+            if evenly is None:
+                g_next = gather(g, g.ndim - d + level, step.index)
+            else:
+                g_next = g[(Ellipsis, evenly) + (slice(None),) * (d - 1 - level)]
+            yield from walk(g_next, m, level + 1)
+
+    return walk(a, None, 0)

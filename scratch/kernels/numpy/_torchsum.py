@@ -87,8 +87,7 @@ def torch_sum(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
 def as_torch_float(x: np.ndarray) -> np.ndarray:
     """x in float32 as torch's `.to(float32)` lays it out: the same strides when x is dense and
     non-overlapping, else C-contiguous."""
-    dense = _is_dense(x)
-    return x.astype(np.float32, order="K" if dense else "C")
+    return x.astype(np.float32, order="K" if _is_dense(x) else "C")
 
 
 def _is_dense(x: np.ndarray) -> bool:
@@ -113,9 +112,8 @@ def _iterator_dims(x: np.ndarray, out: np.ndarray, reduced: set) -> list[tuple[i
     ]
 
     def should_swap(d0: int, d1: int) -> int:
-        a, b = out_st[d0], out_st[d1]
-        if (a == 0) != (b == 0):  # reduced dims to the front
-            return 1 if b == 0 else -1
+        if (out_st[d0] == 0) != (out_st[d1] == 0):  # reduced dims to the front
+            return 1 if out_st[d1] == 0 else -1
         for a, b in ((out_st[d0], out_st[d1]), (in_st[d0], in_st[d1])):
             if a == 0 or b == 0:
                 continue

@@ -15,7 +15,12 @@ import numpy as np
 
 from scratch.kernels import Ints
 from scratch.kernels.numpy._torchsum import as_torch_float, torch_sum
-from scratch.kernels.shared import avg_pool_plan, check_adaptive_grad, max_pool_plan
+from scratch.kernels.shared import (
+    avg_pool_plan,
+    check_adaptive_grad,
+    max_pool_plan,
+    steps_in_order,
+)
 from scratch.kernels.windows import (
     adaptive_input_windows,
     adaptive_lengths,
@@ -248,29 +253,14 @@ def _axis_array(values: tuple, axis: int, d: int, dtype) -> np.ndarray:
 
 
 def _in_order(a: np.ndarray, per_dim: tuple):
-    """(gathered, valid) of each step of a windowed sum (`windows.Step`s per dim), in torch's
-    row-major order: `a` read at every target's position for the step, one `take` per dim
-    (shared by the steps after it; a strided view where the positions are evenly spaced), and
-    where the targets have the step (None: all do)."""
+    """`shared.steps_in_order` with NumPy's gather (`take`) and masks."""
     d = len(per_dim)
-
-    def walk(g, mask, level):
-        if level == d:
-            yield g, mask
-            return
-        for step in per_dim[level]:
-            m = mask
-            if not all(step.valid):
-                v = _axis_array(step.valid, level, d, bool)
-                m = v if m is None else m & v
-            evenly = step.evenly  # equal windows: a view, no gather
-            if evenly is None:
-                g_next = g.take(step.index, axis=g.ndim - d + level)
-            else:
-                g_next = g[(Ellipsis, evenly) + (slice(None),) * (d - 1 - level)]
-            yield from walk(g_next, m, level + 1)
-
-    return walk(a, None, 0)
+    return steps_in_order(
+        a,
+        per_dim,
+        lambda valid, level: _axis_array(valid, level, d, bool),
+        lambda g, axis, index: g.take(index, axis=axis),
+    )
 
 
 def _torch_order_forward(x: np.ndarray, out: tuple) -> np.ndarray:

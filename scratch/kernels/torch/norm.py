@@ -41,15 +41,15 @@ def _count(x) -> int:
     return max(1, x.shape[0] * math.prod(x.shape[2:]))
 
 
+_HALF = (torch.float16, torch.bfloat16)
+
+
 def _channel_sum(a: torch.Tensor) -> torch.Tensor:
     """Sum over every dim but 1: (N, C, *) -> (C,) float64 (half / bfloat16 sum in float32)."""
     # float32 sums in float64, as torch's CPU kernels (at::acc_type): six equal 1e30 sum to
     # 6e30 exactly, so their mean is 1e30 and their variance 0 (in float32 it overflowed)
     acc = torch.float32 if a.dtype in _HALF else torch.float64
     return a.sum(dim=(0, *range(2, a.ndim)), dtype=acc).to(torch.float64)
-
-
-_HALF = (torch.float16, torch.bfloat16)
 
 
 def _acc(dtype: torch.dtype) -> torch.dtype:

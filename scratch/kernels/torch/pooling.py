@@ -14,7 +14,12 @@ from typing import NamedTuple
 import torch
 
 from scratch.kernels import Ints
-from scratch.kernels.shared import avg_pool_plan, check_adaptive_grad, max_pool_plan
+from scratch.kernels.shared import (
+    avg_pool_plan,
+    check_adaptive_grad,
+    max_pool_plan,
+    steps_in_order,
+)
 from scratch.kernels.torch._window import on_device
 from scratch.kernels.windows import (
     adaptive_input_windows,
@@ -277,30 +282,14 @@ def _axis_tensor(values: tuple, axis: int, d: int, dtype, like: torch.Tensor) ->
 
 
 def _in_order(a: torch.Tensor, per_dim: tuple):
-    """(gathered, valid) of each step of a windowed sum (`windows.Step`s per dim), in torch's
-    row-major order: `a` read at every target's position for the step, one `index_select` per
-    dim (shared by the steps after it; a strided view where the positions are evenly spaced),
-    and where the targets have the step (None: all do)."""
+    """`shared.steps_in_order` with torch's gather (`index_select`) and masks, on a's device."""
     d = len(per_dim)
-
-    def walk(g, mask, level):
-        if level == d:
-            yield g, mask
-            return
-        for step in per_dim[level]:
-            m = mask
-            if not all(step.valid):
-                v = _axis_tensor(step.valid, level, d, torch.bool, a)
-                m = v if m is None else m & v
-            evenly = step.evenly  # equal windows: a view, no gather
-            if evenly is None:
-                index = on_device(step.index, torch.int64, a.device)
-                g_next = g.index_select(g.dim() - d + level, index)
-            else:
-                g_next = g[(Ellipsis, evenly) + (slice(None),) * (d - 1 - level)]
-            yield from walk(g_next, m, level + 1)
-
-    return walk(a, None, 0)
+    return steps_in_order(
+        a,
+        per_dim,
+        lambda valid, level: _axis_tensor(valid, level, d, torch.bool, a),
+        lambda g, axis, index: g.index_select(axis, on_device(index, torch.int64, a.device)),
+    )
 
 
 def _torch_order_forward(x: torch.Tensor, out: tuple) -> torch.Tensor:
