@@ -1,7 +1,7 @@
 """The plan of one convolution, shared by both backends' conv kernels: integer arithmetic only.
 
 Output sizes, the im2col blocks (whole batch elements, or rows of one element's output) and
-their column order, the shifted-rows plan, and where each kernel tap of a block adds
+their column order, the full-grid plan, and where each kernel tap of a block adds
 into grad_x. The window arithmetic it builds on is in `scratch.kernels.windows`.
 """
 
@@ -12,7 +12,7 @@ import math
 from typing import NamedTuple
 
 from scratch.kernels import Pads
-from scratch.kernels.windows import conv_out_size, plane_strides, tap_offsets
+from scratch.kernels.windows import conv_out_size, plane_strides
 
 # The most bytes of im2col built at once, unless twice the weight's are more. Blocks of 4 MiB
 # stay in the cache between im2col's copy and the GEMM that reads them, and take no fresh pages
@@ -37,7 +37,7 @@ class ConvGeometry(NamedTuple):
     block: int  # batch elements per im2col block; >= N: the whole batch
     rows: int  # output rows (first spatial dim) per block: out[0] unless one element is too big
     batch_last: bool  # column order of cols: (*out, N) if True, else (N, *out)
-    block_bytes: int  # the most bytes of cols (or shifted rows) built at once
+    block_bytes: int  # the most bytes of cols built at once
     taps: bool = False  # dW tap by tap from x's windows, no cols kept (`grad_weight_by_taps`)
 
 
@@ -108,40 +108,47 @@ def _batch_last(n: int, out, stride) -> bool:
     return out[-1] < 16 and n >= 8 and n * (out[-1] if stride[-1] == 1 else 1) >= 64
 
 
-class RowShift(NamedTuple):
-    """The plan of a stride-1 convolution by shifted rows (see numpy/_rowshift.py)."""
+# The most bytes of full-grid cols built at once (`full_grid`): a block about this size stays in
+# the CPU's L2 between the copy that builds it and the GEMM that reads it. LeNet's conv1
+# (64x3x32x32, 6 x 5x5: 0.27 MB of cols per element), NumPy forward, one thread, an Intel Xeon
+# with 2 MiB of L2: 0.95 ms in blocks of 2 elements, 0.92 of 4, 1.25 of 8, 1.50 of 16.
+GRID_BYTES = 2**20
+
+
+class Grid(NamedTuple):
+    """The plan of a stride-1 convolution over the full padded grid (see numpy/_grid.py)."""
 
     steps: tuple[int, ...]  # flat stride of each padded spatial dim (the full grid's strides)
-    shifts: tuple[int, ...]  # flat shift of each tap of the last kernel dim: j * dilation
-    offsets: tuple[int, ...]  # flat offset of each leading tap (i_1, ...), row-major
-    positions: int  # M: the outputs computed per (n, C_out), prod(padded) - max(offsets)
+    positions: int  # M: outputs computed per (n, C_out), prod(padded) - the last tap's offset
+    block: int  # batch elements per block of cols
 
 
-def row_shift(geo: ConvGeometry, c_out: int, itemsize: int) -> RowShift | None:
-    """The shifted-rows plan when it beats im2col, else None (the kernels also require a finite
-    input: see their conv_forward).
+def full_grid(geo: ConvGeometry, c_out: int, itemsize: int) -> Grid | None:
+    """The full-grid plan when it beats im2col, else None (the kernels also take dW from it
+    only for a finite input: see their conv_backward).
 
-    Stride 1 everywhere, one group, 2-d or more, nothing empty, the rows (kW times the padded
-    input, which the cache keeps) within `geo.block_bytes`, and at most 8 output channels: a
-    GEMM that few rows deep does at most 8 multiply-adds per element of cols, so im2col's copy
-    (prod(kernel) times the input) is most of the time, and shifted rows copy only kernel[-1]
-    times the input. Measured fwd + grad_weight, one thread, NumPy: LeNet's conv1 (64x3x32x32,
-    6 x 5x5) 2.05 ms against 1.38 ms; not for more channels: VGG's conv1_1 (64 x 3x3 over
-    3x224x224) 11.9 against 27.1 ms, LeNet's conv2 (16 x 5x5) 0.70 against 0.89 ms, VGG's
-    conv3_1 and conv5_1 the same or slower. The torch backend runs it too (its `_rowshift`):
-    through MKL on an Intel Xeon LeNet's conv1 takes 2.86 ms against 3.58 ms; on an AMD EPYC,
-    whose MKL runs slower kernels, it measured 3.9 against 3.5 ms (one 2-d GEMM per tap).
+    Stride 1 everywhere, one group, 2-d or more, nothing empty, one element's cols within
+    `geo.block_bytes`, and at most 8 output channels: a GEMM that few rows deep does at most
+    8 multiply-adds per element of cols, so building the cols is most of the time, and the
+    full grid's rows are long contiguous runs (im2col's are output rows). Measured by `scratch
+    bench` (fwd + dW + db of the module, one thread, Intel Xeon): LeNet's conv1 (64x3x32x32,
+    6 x 5x5) 2.66-2.85 ms (NumPy) and 3.25-3.36 ms (torch) against 3.62-3.85 and 3.47-3.97 ms by
+    shifted rows (kW shifted copies of the input kept, one GEMM per leading tap), which had
+    replaced im2col (1.38 against 2.05 ms for the kernels, NumPy on an AMD EPYC), and 0.55x
+    torch.nn's peak memory against 1.5-1.8x; not for more channels: LeNet's conv2 (16 x 5x5)
+    takes its dW in 0.70 ms this way against 0.49 ms by taps (NumPy).
     """
     n, c_in, *spatial = geo.x_shape
     simple = all(s == 1 for s in geo.stride) and geo.groups == 1 and len(spatial) >= 2
     padded = tuple(size + lo + hi for size, (lo, hi) in zip(spatial, geo.padding))
-    fits = n * c_in * geo.kernel[-1] * math.prod(padded) * itemsize <= geo.block_bytes
+    steps = tuple(plane_strides(padded))
+    last = sum((k - 1) * dl * st for k, dl, st in zip(geo.kernel, geo.dilation, steps))
+    positions = math.prod(padded) - last  # past the last real output: (out - 1) . steps
+    per_element = c_in * math.prod(geo.kernel) * positions * itemsize  # bytes of its cols
+    fits = per_element <= geo.block_bytes
     if not (simple and 0 < c_out <= 8 and n * c_in * math.prod(geo.out) and fits):
         return None
-    steps = tuple(plane_strides(padded))
-    shifts = tuple(j * geo.dilation[-1] for j in range(geo.kernel[-1]))
-    offsets = tuple(tap_offsets(geo.kernel[:-1], [dl * st for dl, st in zip(geo.dilation, steps)]))
-    return RowShift(steps, shifts, offsets, math.prod(padded) - max(offsets))
+    return Grid(steps, positions, max(1, round(GRID_BYTES / per_element)))
 
 
 def forward_blocks(geo: ConvGeometry, itemsize: int, w_shape) -> ConvGeometry:

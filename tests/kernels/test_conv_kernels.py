@@ -88,7 +88,11 @@ CASES = [
     Case("2d-strided-views", (2, 3, 7, 6), 4, (3, 2), padding=(1, 1), layout="strided"),
     Case("2d-many-channels", (2, 40, 5, 4), 6, (3, 2), padding=(1, 0)),  # tap rows per GEMM
     Case("2d-big-weight", (1, 80, 4, 4), 96, (3, 3), padding=(1, 1)),  # dW > 65536: gy @ cols.T
-    Case("2d-lenet-like", (2, 3, 18, 18), 4, (3, 3)),  # shifted rows: at most 8 channels
+    Case("2d-lenet-like", (2, 3, 18, 18), 4, (3, 3)),  # the full grid: at most 8 channels
+    # the full grid in blocks of 2 or 3 elements (float64 or float32: GRID_BYTES), the last short
+    Case("2d-grid-blocks", (5, 3, 32, 32), 6, (5, 5), padding=(1, 1), dilation=(1, 2)),
+    Case("2d-grid-blocks-strided", (5, 3, 32, 32), 6, (5, 5), padding=(1, 1), dilation=(1, 2),
+         layout="strided"),
     Case("2d-tiny-weight", (2, 3, 18, 18), 9, (3, 3)),  # im2col, dW split per batch element
     # batch >= 8 and short output rows: columns ordered (*out, N)
     Case("2d-batch-last", (16, 3, 6, 7), 4, (3, 3), padding=(1, 1)),
@@ -108,7 +112,7 @@ CASES = [
     Case("3d-same-even", (2, 2, 5, 4, 4), 3, (2, 3, 2), padding="same"),
     Case("3d-batch-last", (16, 2, 4, 4, 4), 3, (3, 3, 3), padding=(1, 1, 1)),
     # im2col in blocks of batch elements (as for large images), the cache keeps x, not cols;
-    # at stride 1 more than 8 output channels, or NumPy takes shifted rows where they fit
+    # at stride 1 more than 8 output channels, or both take the full grid
     Case("2d-blocks", (5, 3, 8, 7), 4, (3, 3), padding=(1, 1), block=2),
     Case("2d-blocks-of-one", (3, 2, 6, 5), 3, (3, 2), stride=(2, 1), block=1),
     Case("2d-blocks-groups-dilation", (5, 4, 9, 8), 6, (3, 2), dilation=(2, 1), groups=2,
@@ -232,7 +236,8 @@ NEEDS = {
 NEEDS_CASES = [
     c
     for c in CASES
-    if c.name in ("2d-groups2", "2d-batch-last", "1d-reflect", "2d-blocks", "2d-row-blocks")
+    if c.name
+    in ("2d-groups2", "2d-batch-last", "1d-reflect", "2d-blocks", "2d-row-blocks", "2d-grid-blocks")
 ]
 
 
@@ -262,7 +267,7 @@ def test_conv_backward_skips_unneeded_grads(needs, case, backend, gen):
 def test_conv_cache_keeps_x_instead_of_cols_in_blocks(block, backend, gen):
     """One block: the cache keeps cols for backward. Blocks: only x, which autograd keeps anyway.
 
-    16 output channels: im2col (with at most 8 both take shifted rows, tested below)."""
+    16 output channels: im2col (with at most 8 both take the full grid, tested below)."""
     case = Case("2d", (5, 3, 8, 7), 16, (3, 3), padding=(1, 1), block=block)
     inputs = make_inputs(case, torch.float32, gen)
     blocks = block_options(case, torch.float32, (8, 7))
@@ -288,7 +293,7 @@ def test_conv_grad_weight_by_taps_keeps_no_cols(case, backend, gen):
     blocks = block_options(case, torch.float32, out)
     _, cache = kernels(backend).conv_forward(*arrays, **case.options(), **blocks)
     geo = cache.geometry
-    assert geo.taps and cache.cols is None and cache.x is arrays[0] and cache.rows is None
+    assert geo.taps and cache.cols is None and cache.x is arrays[0] and cache.grid is None
     assert len(conv_blocks(geo)) == 1
     quarter = forward_blocks(geo, 4, arrays[1].shape)
     assert len(conv_blocks(quarter)) > 1
@@ -330,15 +335,27 @@ def test_conv_batch_last_in_blocks(backend, gen):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("c_out, strided", [(8, False), (9, False), (4, True)])
-def test_conv_takes_shifted_rows_for_few_channels(c_out, strided, backend, gen):
-    """At most 8 output channels at stride 1: the cache holds shifted rows, (N, C * kW, P) over
-    the padded grid, not im2col's cols; otherwise im2col. (Both paths are compared with torch
-    by every row of the tables above.)"""
+def test_conv_takes_the_full_grid_for_few_channels(c_out, strided, backend, gen):
+    """At most 8 output channels at stride 1: the forward ran over the full padded grid (10 x 9
+    positions here, of which the first 90 - (2 * 9 + 1) = 71 are computed) and the cache keeps
+    x, no cols; otherwise im2col, whose one block of cols is kept. (Both paths are compared
+    with torch by every row of the tables above.)"""
     stride = (2, 1) if strided else (1, 1)
     case = Case("2d", (5, 3, 8, 7), c_out, (3, 2), stride=stride, padding=(1, 1))
     arrays = [as_array(t, backend) for t in make_inputs(case, torch.float32, gen)]
     _, cache = kernels(backend).conv_forward(*arrays, **case.options())
     if c_out <= 8 and not strided:
-        assert cache.rows is not None and cache.cols.shape == (5, 3 * 2, 10 * 9)
+        assert cache.grid.steps == (9, 1) and cache.grid.positions == 71
+        assert cache.grid.block >= 5 and cache.cols is None and cache.x is arrays[0]
     else:
-        assert cache.rows is None and cache.cols.shape[0] == 3 * 3 * 2
+        assert cache.grid is None and cache.cols.shape[0] == 3 * 3 * 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_conv_full_grid_in_blocks(dtype, backend, gen):
+    """The table's 2d-grid-blocks row runs in several blocks, the last one short."""
+    case = next(c for c in CASES if c.name == "2d-grid-blocks")
+    arrays = [as_array(t, backend) for t in make_inputs(case, dtype, gen)]
+    _, cache = kernels(backend).conv_forward(*arrays, **case.options())
+    assert 1 < cache.grid.block < 5 and 5 % cache.grid.block

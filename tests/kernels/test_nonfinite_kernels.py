@@ -123,9 +123,9 @@ def test_relu_mask_bits(backend, size, dtype, gen):
     ids=["the-fuzzers-1x1-output", "2d", "3d"],
 )
 def test_conv_weight_gradient_nonfinite_input(backend, special, shape, kernel):
-    """A NaN or inf in the input of a conv with few output channels (the shifted-rows shape):
-    the weight gradient holds NaN and inf exactly where torch's does. Shifted rows would spread
-    them: their garbage outputs' zero gradient times the inf they read is NaN."""
+    """A NaN or inf in the input of a conv with few output channels (the full-grid shape):
+    the weight gradient holds NaN and inf exactly where torch's does. The full grid would
+    spread them: its garbage outputs' zero gradient times the inf they read is NaN."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(shape, generator=gen, dtype=torch.float64)
     x.view(-1)[1] = special

@@ -1,4 +1,4 @@
-"""Padding and the two column orders of the NumPy conv kernels (conv.py, _rowshift.py)."""
+"""Padding and the two column orders of the NumPy conv kernels (conv.py, _grid.py)."""
 
 from __future__ import annotations
 

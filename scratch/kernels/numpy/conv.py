@@ -24,7 +24,9 @@ block keeps its cols for backward; with several the cache keeps x, which autogra
 anyway, and backward rebuilds each block's cols. A large block with a small weight keeps x too,
 and backward takes dW tap by tap from x's windows (`conv_plan.grad_weight_by_taps`). grad_x's
 taps add straight into grad_x (zero padding, batch first: the taps that land in the padding
-are clipped off), else into a buffer.
+are clipped off), else into a buffer. Stride-1 convs with few output channels build their cols
+over the full padded grid instead, in long contiguous rows (`_grid`, chosen by
+`conv_plan.full_grid`), and keep x too.
 Other shape dispatches (each measured with OpenBLAS, one thread) are commented where they are.
 """
 
@@ -38,7 +40,7 @@ import numpy as np
 
 from scratch.kernels.conv_plan import (
     ConvGeometry,
-    RowShift,
+    Grid,
     adds_into_grad_x,
     block_positions,
     block_slab,
@@ -46,30 +48,29 @@ from scratch.kernels.conv_plan import (
     conv_blocks,
     conv_geometry,
     forward_blocks,
+    full_grid,
     per_element_grad_weight,
-    row_shift,
     tap_targets,
 )
+from scratch.kernels.numpy._grid import forward_grid, grad_weight_grid
 from scratch.kernels.numpy._layout import (
     from_batch_channel,
     pad,
     to_batch_channel,
     unpad,
 )
-from scratch.kernels.numpy._rowshift import forward_rows, grad_weight_rows, rows_of
 from scratch.kernels.numpy._window import window_view
 
 __all__ = ["conv_forward", "conv_backward"]
 
 
 class ConvCache(NamedTuple):
-    x: np.ndarray | None  # the input (N, C_in, *spatial) when im2col runs in blocks, else None
-    # one block: (C_in * prod(kernel), N * prod(out)), or shifted rows (N, C_in * kW, P)
-    cols: np.ndarray | None
+    x: np.ndarray | None  # the input (N, C_in, *spatial) unless one block's cols are kept
+    cols: np.ndarray | None  # one block: (C_in * prod(kernel), N * prod(out)), else None
     weight: np.ndarray  # (C_out, C_in / groups, *kernel)
     geometry: ConvGeometry
     has_bias: bool
-    rows: RowShift | None = None  # the plan of shifted rows (then cols holds them), else None
+    grid: Grid | None = None  # the full-grid plan the forward ran (dW from it too), else None
 
 
 def conv_forward(
@@ -95,14 +96,10 @@ def conv_forward(
         block_bytes,
     )
     n, c_out = x.shape[0], weight.shape[0]
-    plan = row_shift(geo, c_out, x.itemsize)
-    # Shifted rows compute garbage outputs beside the real ones, and dW multiplies their zero
-    # gradient by the input they read: a NaN or inf there would spread NaN into dW (0 * inf).
-    # So only for a finite input (the test: 0.02 ms on LeNet's conv1 input, measured here).
-    if plan is not None and np.isfinite(x).all():  # few output channels at stride 1
-        rows = rows_of(pad(x, geo.padding, geo.padding_mode, False), plan)
-        y = forward_rows(rows, weight, bias, plan, geo)
-        return y, ConvCache(None, rows, weight, geo, bias is not None, plan)
+    plan = full_grid(geo, c_out, x.itemsize)
+    if plan is not None:  # few output channels at stride 1
+        y = forward_grid(pad(x, geo.padding, geo.padding_mode, False), weight, bias, plan, geo)
+        return y, ConvCache(x, None, weight, geo, bias is not None, plan)
     y = np.empty((n, c_out, math.prod(geo.out)), dtype=x.dtype)
     fwd = forward_blocks(geo, x.itemsize, weight.shape)  # geo, or smaller for dW by taps
     blocks, buffer = conv_blocks(fwd), _cols_buffer(fwd, x.dtype)  # one buffer for every block
@@ -126,12 +123,19 @@ def conv_backward(cache: ConvCache, grad_y, needs):
     geo, weight = cache.geometry, cache.weight
     (n, c_out), g, dtype = grad_y.shape[:2], geo.groups, grad_y.dtype
     need_bias = cache.has_bias and needs[2]
-    if not (needs[0] or needs[1]):
-        return None, None, grad_y.sum(axis=(0, *range(2, grad_y.ndim))) if need_bias else None
-    grad_weight = None  # shifted rows: dW from them; else the sum of every block's dW
-    if needs[1] and cache.rows is not None:  # grad_x and grad_b below
-        grad_weight = grad_weight_rows(cache.cols, grad_y, cache.rows, weight.shape)
-    from_cols = needs[1] and cache.rows is None and not geo.taps  # dW from cols, by block
+    grad_weight = None  # over the full grid, else the sum of every block's dW (or by taps)
+    # The full grid's garbage outputs have zero gradient, times the input they read: a NaN or
+    # inf there would spread NaN into dW (0 * inf), so only for a finite input (the test: 0.02
+    # ms on LeNet's conv1 input, measured here); else im2col's blocks, rebuilt from x.
+    grid = needs[1] and cache.grid is not None and bool(np.isfinite(cache.x).all())
+    if grid:  # grad_x and grad_b below
+        xp = pad(cache.x, geo.padding, geo.padding_mode, False)
+        grad_weight = grad_weight_grid(xp, grad_y, cache.grid, geo, weight.shape)
+    from_cols = needs[1] and not grid and not geo.taps  # dW from cols, by block
+    by_taps = needs[1] and not grid and geo.taps  # dW from x's windows, tap by tap
+    if not (needs[0] or from_cols or by_taps):  # nothing left for the blocks below
+        grad_bias = grad_y.sum(axis=(0, *range(2, grad_y.ndim))) if need_bias else None
+        return None, grad_weight, grad_bias
     grad_y = grad_y.reshape(n, c_out, math.prod(geo.out))  # (N, C_out, P)
     grad_x = None if not needs[0] else np.zeros(geo.x_shape, dtype)  # the taps add into it
     grad_bias = np.zeros(c_out, dtype) if need_bias else None
@@ -149,7 +153,7 @@ def conv_backward(cache: ConvCache, grad_y, needs):
             cols = _im2col(cache.x[batch], geo, buffer, rows) if rebuild else cache.cols
             grad = _grad_weight(cols, gy, geo, weight.shape)
             grad_weight = grad if grad_weight is None else np.add(grad_weight, grad, out=grad)
-        elif needs[1] and geo.taps:  # one block: the whole batch
+        elif by_taps:  # one block: the whole batch
             grad_weight = _grad_weight_taps(cache.x, gy, geo, weight.shape)
         if needs[0] and rows.start == 0:  # the block's first rows: where their taps add
             acc = _accumulator(geo, grad_x[batch])

@@ -15,9 +15,9 @@ takes from x's windows a kernel row at a time: `conv_plan.grad_weight_by_taps`);
 accumulates in place (baddbmm_, BLAS's beta = 1), grad_x's taps add straight into grad_x
 where they can. Columns come in the NumPy backend's two orders,
 batch first (N, *out) or batch last (*out, N) for small maps in big batches: torch's strided
-copies and adds also pay per short run. Stride-1 convs with few output channels take the NumPy
-backend's shifted rows instead (`_rowshift`, chosen by `conv_plan.row_shift`). Runs on any
-device the tensors live on (CPU, CUDA, MPS).
+copies and adds also pay per short run. Stride-1 convs with few output channels on the CPU
+build their cols over the full padded grid instead, as the NumPy backend (`_grid`, chosen by
+`conv_plan.full_grid`). Runs on any device the tensors live on (CPU, CUDA, MPS).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import torch
 
 from scratch.kernels.conv_plan import (
     ConvGeometry,
-    RowShift,
+    Grid,
     adds_into_grad_x,
     block_positions,
     block_slab,
@@ -38,25 +38,24 @@ from scratch.kernels.conv_plan import (
     conv_blocks,
     conv_geometry,
     forward_blocks,
+    full_grid,
     per_element_grad_weight,
-    row_shift,
     tap_targets,
 )
+from scratch.kernels.torch._grid import forward_grid, grad_weight_grid
 from scratch.kernels.torch._layout import from_batch_channel, pad, to_batch_channel, unpad
-from scratch.kernels.torch._rowshift import forward_rows, grad_weight_rows, rows_of
 from scratch.kernels.torch._window import window_view
 
 __all__ = ["conv_forward", "conv_backward"]
 
 
 class ConvCache(NamedTuple):
-    x: torch.Tensor | None  # the input (N, C_in, *spatial) when im2col runs in blocks, else None
-    # one block: (C_in * prod(kernel), N * prod(out)), or shifted rows (N, C_in * kW, P)
-    cols: torch.Tensor | None
+    x: torch.Tensor | None  # the input (N, C_in, *spatial) unless one block's cols are kept
+    cols: torch.Tensor | None  # one block: (C_in * prod(kernel), N * prod(out)), else None
     weight: torch.Tensor  # (C_out, C_in / groups, *kernel)
     geometry: ConvGeometry
     has_bias: bool
-    rows: RowShift | None = None  # the plan of shifted rows (then cols holds them), else None
+    grid: Grid | None = None  # the full-grid plan the forward ran (dW from it too), else None
 
 
 def conv_forward(
@@ -82,16 +81,10 @@ def conv_forward(
         block_bytes,
     )
     n, c_out = x.shape[0], weight.shape[0]
-    plan = row_shift(geo, c_out, x.element_size())
-    # Shifted rows compute garbage outputs beside the real ones, and dW multiplies their zero
-    # gradient by the input they read: a NaN or inf there would spread NaN into dW (0 * inf).
-    # So only for a finite input, and only on the CPU, where asking costs no wait for a device.
-    # A finite sum means no NaN or inf (an overflow only costs the faster path): 0.03 ms on
-    # LeNet's conv1 input against 0.46 ms for isfinite().all() (measured here).
-    if plan is not None and x.is_cpu and bool(x.sum().isfinite()):  # few output channels
-        rows = rows_of(pad(x, geo.padding, geo.padding_mode, False), plan)
-        y = forward_rows(rows, weight, bias, plan, geo)
-        return y, ConvCache(None, rows, weight, geo, bias is not None, plan)
+    plan = full_grid(geo, c_out, x.element_size())
+    if plan is not None and x.is_cpu:  # few output channels at stride 1 (see conv_backward)
+        y = forward_grid(pad(x, geo.padding, geo.padding_mode, False), weight, bias, plan, geo)
+        return y, ConvCache(x, None, weight, geo, bias is not None, plan)
     y = x.new_empty((n, c_out, math.prod(geo.out)))
     fwd = forward_blocks(geo, x.element_size(), weight.shape)  # smaller for dW by taps
     blocks, buffer = conv_blocks(fwd), _cols_buffer(fwd, x)  # one buffer for every block
@@ -115,15 +108,24 @@ def conv_backward(cache: ConvCache, grad_y, needs):
     geo, weight = cache.geometry, cache.weight
     (n, c_out), g = grad_y.shape[:2], geo.groups
     need_bias = cache.has_bias and needs[2]
-    if not (needs[0] or needs[1]):
-        return None, None, grad_y.sum(dim=(0, *range(2, grad_y.dim()))) if need_bias else None
-    from_cols = needs[1] and cache.rows is None and not geo.taps  # dW from cols, by block
+    # The full grid's garbage outputs have zero gradient, times the input they read: a NaN or
+    # inf there would spread NaN into dW (0 * inf), so only for a finite input (on the CPU
+    # alone, where asking costs no wait for a device); else im2col's blocks, rebuilt from x. A
+    # finite sum means no NaN or inf (an overflow only costs the faster path): 0.03 ms on
+    # LeNet's conv1 input against 0.46 ms for isfinite().all() (measured here).
+    grid = needs[1] and cache.grid is not None and bool(cache.x.sum().isfinite())
+    from_cols = needs[1] and not grid and not geo.taps  # dW from cols, by block
+    by_taps = needs[1] and not grid and geo.taps  # dW from x's windows, by kernel row
     if from_cols:  # accumulated in place below
         grad_weight = grad_y.new_zeros(weight.shape)
-    elif needs[1] and cache.rows is not None:  # from the shifted rows (grad_x and grad_b below)
-        grad_weight = grad_weight_rows(cache.cols, grad_y, cache.rows, weight.shape)
+    elif grid:  # grad_x and grad_b below
+        xp = pad(cache.x, geo.padding, geo.padding_mode, False)
+        grad_weight = grad_weight_grid(xp, grad_y, cache.grid, geo, weight.shape)
     else:  # by taps, below, or not needed
         grad_weight = None
+    if not (needs[0] or from_cols or by_taps):  # nothing left for the blocks below
+        grad_bias = grad_y.sum(dim=(0, *range(2, grad_y.dim()))) if need_bias else None
+        return None, grad_weight, grad_bias
     grad_y = grad_y.reshape(n, c_out, math.prod(geo.out))  # (N, C_out, P)
     grad_x = grad_y.new_zeros(geo.x_shape) if needs[0] else None  # the taps add into it
     grad_bias = grad_y.new_zeros(c_out) if need_bias else None
@@ -140,7 +142,7 @@ def conv_backward(cache: ConvCache, grad_y, needs):
         if from_cols:
             cols = _im2col(cache.x[batch], geo, buffer, rows) if rebuild else cache.cols
             _add_grad_weight(grad_weight, cols, gy, geo)
-        elif needs[1] and geo.taps:  # one block: the whole batch
+        elif by_taps:  # one block: the whole batch
             grad_weight = _grad_weight_taps(cache.x, gy, geo, weight.shape)
         if needs[0] and rows.start == 0:  # the block's first rows: where their taps add
             acc = _accumulator(geo, grad_x[batch])
