@@ -232,8 +232,11 @@ def make_step(item: Item, module: torch.nn.Module, prof: Profile, dtype, backend
     def run() -> None:
         for _ in calls:
             module.zero_grad(set_to_none=True)
-            x.grad = None
             module(x).backward(g)  # the gradient of (out * g).sum()
+            # dropped here, not at the next call's start: the layer upstream that x stands for
+            # would take grad_x and free it, so no step starts holding one (the memory probe's
+            # baseline, which would otherwise subtract the last step's grad_x from the peak)
+            x.grad = None
 
     return run
 
