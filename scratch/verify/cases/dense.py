@@ -25,6 +25,23 @@ CASES = [
     Case("linear-unbatched", "Linear", (randn(5),), (5, 3)),
     Case("linear-3d-nobias", "Linear", (randn(2, 3, 5),), (5, 4), {"bias": False}),
     Case("linear-noncontiguous", "Linear", (randn(5, 4, view=transposed),), (5, 3)),
+    # a few rows through a wide layer: the NumPy kernel's transposed product (float32)
+    Case("linear-wide", "Linear", (randn(6, 300),), (300, 260), gradcheck=False),
+    Case(
+        "linear-wide-3d-nobias",
+        "Linear",
+        (randn(2, 3, 256),),
+        (256, 257),
+        {"bias": False},
+        gradcheck=False,
+    ),
+    Case(
+        "linear-wide-noncontiguous",
+        "Linear",
+        (randn(300, 5, view=transposed),),
+        (300, 256),
+        gradcheck=False,
+    ),
     Case("linear-empty-batch", "Linear", (randn(0, 5),), (5, 3), gradcheck=False),
     Case("linear-in-features-0", "Linear", (randn(3, 0),), (0, 2), gradcheck=False),
     Case("linear-out-features-0", "Linear", (randn(3, 4),), (4, 0), gradcheck=False),
