@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 
 import pytest
 import torch
@@ -152,6 +153,23 @@ def test_blas_kernel_is_reported_and_a_forced_kernel_warned():
 def test_memory_probe_runs_in_a_fresh_process():
     peak = bench.peak_in_subprocess("lenet.fc3", "numpy", "float32", vgg_batch=8, threads=1)
     assert isinstance(peak, float) and peak >= 0.0
+
+
+def test_memory_probe_pins_mallocs_mmap_threshold(monkeypatch):
+    """The probe's process maps every large buffer (glibc's dynamic threshold would keep freed
+    ones in the heap and count them, by up to 1.5x between runs); a threshold set outside wins."""
+    seen = []
+
+    def run(command, env, **kwargs):
+        seen.append(env)
+        return subprocess.CompletedProcess(command, 0, stdout='{"peak_mib": 1.0}\n')
+
+    monkeypatch.setattr(bench.memory.subprocess, "run", run)
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    bench.peak_in_subprocess("lenet.fc3", "numpy", "float32", vgg_batch=8, threads=1)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    bench.peak_in_subprocess("lenet.fc3", "numpy", "float32", vgg_batch=8, threads=1)
+    assert [env["MALLOC_MMAP_THRESHOLD_"] for env in seen] == ["131072", "65536"]
 
 
 def test_memory_probe_counts_the_steps_own_input_gradient():

@@ -81,11 +81,22 @@ def _trim_heap() -> None:
         pass
 
 
+# glibc's default mmap threshold (128 KiB), pinned: unpinned, glibc raises it to the size of
+# each mapped block freed, and later blocks up to that size stay in the heap after they are
+# freed, so the peak counts memory the step no longer holds, differently from run to run (the
+# torch backend's VGG16 pool2 at batch 2: 25.5-37.8 MiB over five probes; pinned 22.2-22.4).
+# Pinned, every large buffer is mapped and unmapped: the peak is the step's own. A value the
+# environment sets wins.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
+
+
 def peak_in_subprocess(name: str, side: str, dtype: str, vgg_batch: int, threads: int) -> float:
     """`memory_probe` in a fresh `python -m reference.bench --memory-probe` subprocess."""
     command = [sys.executable, "-m", "reference.bench", "--memory-probe", name, side]
     command += ["--dtype", dtype, "--vgg-batch", str(vgg_batch), "--threads", str(threads)]
-    env = os.environ | {var: str(threads) for var in THREAD_VARS}  # pools sized at load
+    env = (
+        MALLOC_ENV | os.environ | {var: str(threads) for var in THREAD_VARS}
+    )  # pools sized at load
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run(command, capture_output=True, text=True, cwd=root, env=env)
     if done.returncode:
