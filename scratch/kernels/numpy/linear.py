@@ -21,13 +21,13 @@ def linear_forward(x, weight, bias):
 
     Shapes: x (*, in), weight (out, in), bias (out,) or None -> y (*, out).
     """
-    rows, (out, features) = math.prod(x.shape[:-1]), weight.shape
-    if x.dtype == np.float32 and rows <= 64 and min(out, features) >= 256:
+    if min(weight.shape) >= 256 and x.dtype == np.float32 and x.size <= 64 * x.shape[-1]:
         # A few rows through a wide layer: OpenBLAS (SkylakeX kernels, one thread) runs the
         # transposed product W x^T 14-40% faster, and its transposing copy is small: the MLP's
         # 64x3072 -> 256 0.99 -> 0.85 ms, VGG16's classifier at batch 8 66.8 -> 57 ms (25088 ->
         # 4096) and 10.9 -> 7.7 ms (4096 -> 4096); slower below 256 features (64x120 -> 84:
         # 1.03x) or past 64 rows (128x3072 -> 256: 1.04x), and in float64 (1.06-1.5x).
+        (out, features), rows = weight.shape, x.size // x.shape[-1]  # rows <= 64
         y = np.empty((*x.shape[:-1], out), x.dtype)
         y_t = (weight @ x.reshape(rows, features).T).T  # (rows, out), a transposed view
         y_2d = y.reshape(rows, out)
