@@ -94,9 +94,8 @@ def peak_in_subprocess(name: str, side: str, dtype: str, vgg_batch: int, threads
     """`memory_probe` in a fresh `python -m reference.bench --memory-probe` subprocess."""
     command = [sys.executable, "-m", "reference.bench", "--memory-probe", name, side]
     command += ["--dtype", dtype, "--vgg-batch", str(vgg_batch), "--threads", str(threads)]
-    env = (
-        MALLOC_ENV | os.environ | {var: str(threads) for var in THREAD_VARS}
-    )  # pools sized at load
+    pools = {var: str(threads) for var in THREAD_VARS}  # pools sized at load
+    env = MALLOC_ENV | os.environ | pools
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run(command, capture_output=True, text=True, cwd=root, env=env)
     if done.returncode:
