@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 import scratch.functional as SF
 from scratch.kernels import kernels
-from scratch.kernels.conv_plan import conv_blocks, forward_blocks
+from scratch.kernels.conv_plan import conv_blocks, conv_geometry, forward_blocks
 from scratch.kernels.windows import same_padding
 
 from .conftest import (
@@ -333,6 +333,19 @@ def test_conv_batch_last_in_blocks(backend, gen):
     assert cache.geometry.batch_last and len(conv_blocks(cache.geometry)) == 2
 
 
+@pytest.mark.parametrize(
+    "itemsize, fits, block", [(4, 17, 16), (8, 17, 16), (2, 40, 32), (4, 70, 70)]
+)
+def test_batch_last_blocks_hold_whole_lines(itemsize, fits, block):
+    """A block of batch-last columns smaller than the batch holds whole 64-byte lines of
+    elements (`fits` of them fit its bytes), so that each run a cols copy writes starts on a
+    line. As LeNet's conv2 forward, whose quarter-size blocks would hold 17 float32 elements."""
+    per_element = 6 * 5 * 5 * 10 * 10 * itemsize  # its cols' bytes
+    geo = conv_geometry((64, 6, 14, 14), itemsize, (16, 6, 5, 5), (1, 1), ((0, 0),) * 2, (1, 1),
+                        1, "zeros", fits * per_element)  # fmt: skip
+    assert geo.batch_last and geo.block == block
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("c_out, strided", [(8, False), (9, False), (4, True)])
 def test_conv_takes_the_full_grid_for_few_channels(c_out, strided, backend, gen):
@@ -344,11 +357,32 @@ def test_conv_takes_the_full_grid_for_few_channels(c_out, strided, backend, gen)
     case = Case("2d", (5, 3, 8, 7), c_out, (3, 2), stride=stride, padding=(1, 1))
     arrays = [as_array(t, backend) for t in make_inputs(case, torch.float32, gen)]
     _, cache = kernels(backend).conv_forward(*arrays, **case.options())
-    if c_out <= 8 and not strided:
-        assert cache.grid.steps == (9, 1) and cache.grid.positions == 71
+    if c_out <= 8 and not strided:  # rows padded to whole 64-byte lines: 71 -> 80 floats
+        assert cache.grid.steps == (9, 1) and cache.grid.positions == 71 and cache.grid.row == 80
         assert cache.grid.block >= 5 and cache.cols is None and cache.x is arrays[0]
     else:
         assert cache.grid is None and cache.cols.shape[0] == 3 * 3 * 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_conv_full_grid_pads_rows_with_zeros(backend, gen, monkeypatch):
+    """The pad at the end of each row of the full grid's cols is zeroed, whatever fresh memory
+    held: dW multiplies it by the zero gradient of the garbage outputs, and a NaN left there
+    would spread. Here every fresh buffer starts as NaN."""
+    case = Case("2d", (5, 3, 8, 7), 4, (3, 2), padding=(1, 1))
+    inputs = make_inputs(case, torch.float32, gen)
+    y, _ = reference(case, inputs)
+    grad_y = make_grad_y(y, gen)
+    _, want = reference(case, inputs, grad_y)
+    arrays = [as_array(t, backend) for t in inputs]
+    assert kernels(backend).conv_forward(*arrays, **case.options())[1].grid.row == 80  # > 71
+    if backend == "numpy":
+        monkeypatch.setattr(np, "empty", lambda shape, dtype=float: np.full(shape, np.nan, dtype))
+    else:
+        new_empty = torch.Tensor.new_empty
+        monkeypatch.setattr(torch.Tensor, "new_empty", lambda t, *a: new_empty(t, *a).fill_(np.nan))
+    _, grads = run_pair(backend, "conv", inputs, grad_y, ALL, **case.options())
+    assert_grads(grads, want, torch.float32)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

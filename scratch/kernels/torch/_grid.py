@@ -1,8 +1,8 @@
 """Stride-1 convolution over the full padded grid (torch backend), the NumPy backend's `_grid`
-in tensor ops: each block's cols (C_in * K, n * M) are one copy of a strided view of the flat
-input, then one GEMM per block:
+in tensor ops: each block's cols (C_in * K, n * row) are one copy of a strided view of the
+flat input (each element's M positions, padded to `row`), then one GEMM per block:
 
-    forward      y_full = W @ cols                          (C_out, n * M)
+    forward      y_full = W @ cols                          (C_out, n * row)
     grad_weight  dW    += gy_full @ cols.T                  (addmm_, BLAS's beta = 1)
 
 The plan (`conv_plan.Grid`) and the arithmetic are the NumPy backend's; see its module. The
@@ -32,18 +32,19 @@ def _blocks(xp: torch.Tensor, plan: Grid, geo: ConvGeometry):
     # (C, *kernel, N, M): each block's columns (n, M) together
     shape = (c, *geo.kernel, n, plan.positions)
     windows = flat.as_strided(shape, (s_c, *taps, s_n, s_p), flat.storage_offset())
-    buffer = xp.new_empty((*shape[:-2], min(plan.block, n), plan.positions))
+    buffer = None
     for start in range(0, n, plan.block):
         batch = slice(start, start + plan.block)
         window = windows[..., batch, :]
-        cols = buffer[..., : window.shape[-2], :]  # a prefix of each row of the buffer
-        cols = cols if cols.is_contiguous() else xp.new_empty(window.shape)  # the last block
-        cols.copy_(window)
-        yield batch, cols.view(-1, cols.shape[-2] * plan.positions)
+        if buffer is None or buffer.shape[-2] != window.shape[-2]:  # the first, the last block
+            buffer = xp.new_empty((*shape[:-2], window.shape[-2], plan.row))
+            buffer[..., plan.positions :] = 0  # the pad of each row (see conv_plan.ROW_BYTES)
+        buffer[..., : plan.positions].copy_(window)
+        yield batch, buffer.view(-1, window.shape[-2] * plan.row)
 
 
 def _real(a: torch.Tensor, plan: Grid, out) -> torch.Tensor:
-    """The view (n, C_out, *out) of the real outputs in a (C_out, n, M) full-grid tensor."""
+    """The view (n, C_out, *out) of the real outputs in a (C_out, n, row) full-grid tensor."""
     c_out, n, m = a.shape
     strides = (m * a.stride(2), a.stride(0), *(st * a.stride(2) for st in plan.steps))
     return a.as_strided((n, c_out, *out), strides, a.storage_offset())
@@ -55,7 +56,7 @@ def forward_grid(xp, weight, bias, plan: Grid, geo: ConvGeometry) -> torch.Tenso
     w = weight.reshape(c_out, -1)  # (C_out, C_in * K), taps in cols' row order
     y = xp.new_empty((n, c_out, *geo.out))
     for batch, cols in _blocks(xp, plan, geo):
-        full = torch.mm(w, cols).view(c_out, -1, plan.positions)  # (C_out, n, M)
+        full = torch.mm(w, cols).view(c_out, -1, plan.row)  # (C_out, n, row)
         if bias is not None:
             full += bias.view(c_out, 1, 1)
         y[batch].copy_(_real(full, plan, geo.out))
@@ -69,9 +70,9 @@ def grad_weight_grid(xp, grad_y, plan: Grid, geo: ConvGeometry, shape) -> torch.
     grad = grad_y.new_zeros((c_out, math.prod(shape[1:])))
     full = None
     for batch, cols in _blocks(xp, plan, geo):
-        columns = cols.shape[1] // plan.positions
+        columns = cols.shape[1] // plan.row
         if full is None or full.shape[1] != columns:  # zeros at the garbage, kept per block
-            full = grad_y.new_zeros((c_out, columns, plan.positions))
+            full = grad_y.new_zeros((c_out, columns, plan.row))
         _real(full, plan, geo.out).copy_(grad_y[batch])
         grad.addmm_(full.view(c_out, -1), cols.t())
     return grad.view(shape)
