@@ -7,6 +7,7 @@ into grad_x. The window arithmetic it builds on is in `scratch.kernels.windows`.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import NamedTuple
@@ -233,21 +234,26 @@ def adds_into_grad_x(geo: ConvGeometry) -> bool:
     return geo.padding_mode == "zeros" and not geo.batch_last
 
 
-def tap_targets(geo: ConvGeometry, rows: slice) -> list[tuple[tuple, tuple] | None]:
+def tap_targets(geo: ConvGeometry, rows: slice) -> tuple[tuple[tuple, tuple] | None, ...]:
     """Per kernel tap, row-major: (to, of), the slices per spatial dim of where tap t of a
     block's outputs `of` adds in grad_x's accumulator `to`, or None if it lands in padding alone.
 
     The accumulator is the unpadded input with zero padding (taps in the padding dropped), else
     the padded input (folded back after).
     """
+    return _tap_targets(geo, rows.start, rows.stop)
+
+
+@functools.lru_cache(maxsize=256)  # per layer and block: 36 us for a 5x5 kernel, in Python
+def _tap_targets(geo: ConvGeometry, start: int, stop: int) -> tuple:
     clip = geo.padding_mode == "zeros"
     spatial = (
         geo.x_shape[2:]
         if clip
         else tuple(n + lo + hi for n, (lo, hi) in zip(geo.x_shape[2:], geo.padding))
     )
-    outs = (rows.stop - rows.start, *geo.out[1:])  # the block's outputs per dim
-    starts = (rows.start * geo.stride[0], *(0 for _ in outs[1:]))  # its first window, padded
+    outs = (stop - start, *geo.out[1:])  # the block's outputs per dim
+    starts = (start * geo.stride[0], *(0 for _ in outs[1:]))  # its first window, padded
     per_dim = []
     for n, (lo, _), a, o, s, dl, kern in zip(
         spatial, geo.padding, starts, outs, geo.stride, geo.dilation, geo.kernel
@@ -266,7 +272,7 @@ def tap_targets(geo: ConvGeometry, rows: slice) -> list[tuple[tuple, tuple] | No
         hits = [t for t in taps if t is not None]
         whole = len(hits) == len(taps)
         plans.append((tuple(t for t, _ in hits), tuple(f for _, f in hits)) if whole else None)
-    return plans
+    return tuple(plans)
 
 
 def cols_dims(n: int, spatial, batch_last: bool) -> tuple[int, ...]:

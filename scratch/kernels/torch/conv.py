@@ -214,7 +214,9 @@ def _grad_weight_taps(x, gy, geo: ConvGeometry, shape):
     window = x.new_empty((c_in, kw, *windows.shape[1 + d :]))  # a kernel row's (C, kW, <cols>)
     leading = geo.kernel[:-1]
     grad_t = x.new_empty((math.prod(leading), g, c_in // g * kw, gy.shape[1]))
-    gy_t = gy.transpose(1, 2)  # (g, <columns>, C_out/g)
+    # (g, <columns>, C_out/g), copied: MKL takes LeNet conv2's GEMMs (30 x 6400 @ 6400 x 16) in
+    # 60 us against 85 us from the transposed view (one thread, measured here)
+    gy_t = gy.transpose(1, 2).contiguous()
     for t, lead in enumerate(itertools.product(*map(range, leading))):  # row-major, as W's
         window.copy_(windows[(slice(None), *lead)])
         torch.matmul(window.view(g, c_in // g * kw, -1), gy_t, out=grad_t[t])
@@ -272,13 +274,35 @@ def _grad_input(w_t, gy, geo: ConvGeometry, acc, rows: slice) -> None:
     per_gemm = w_t.shape[2] // c_in_g  # taps per GEMM
     block = gy.new_empty((g, per_gemm, c_in_g, *cols_dims(n, out, geo.batch_last)))
     block_2d = block.view(g, per_gemm * c_in_g, gy.shape[2])  # the GEMM's view of it
+    taps = block.unbind(1)  # each tap's (g, C_in/g, <columns>)
+    # add_ into a view of acc (`acc[to] += ...` copies the sum in again), the view sliced from
+    # the last tap's in the dims they share: torch's ops cost microseconds each, in a loop over
+    # the kernel's taps. LeNet's conv2 (25 taps): 0.99 -> 0.72 ms (one thread, measured here).
+    views, last = [acc], ()
+    first = 2 if geo.batch_last else 3  # the first spatial dim of acc and of a tap's block
+    whole = tuple(slice(0, size) for size in out)
     for index, target in enumerate(tap_targets(geo, rows)):  # row-major, as cols' rows
         if index % per_gemm == 0:
             torch.matmul(w_t[index // per_gemm], gy, out=block_2d)
         if target is None:  # every output's tap lands in the padding
             continue
-        (to, of), tail = target, (slice(None),) if geo.batch_last else ()
-        acc[(..., *to, *tail)] += block[(slice(None), index % per_gemm, ..., *of, *tail)]
+        (to, of), tap = target, taps[index % per_gemm]
+        if of != whole:  # some of the tap's outputs land in the padding
+            tap = tap[(slice(None),) * first + of]
+        _tap_view(views, last, to, first).add_(tap)
+        last = to
+
+
+def _tap_view(views: list, last: tuple, to: tuple, first: int) -> torch.Tensor:
+    """acc (views[0]) sliced by `to` from spatial dim `first` on. views[d] holds it sliced by
+    the last tap's `last[:d]`: kept up to the first dim where the two differ, then rebuilt."""
+    d = 0
+    while d < len(last) and to[d] == last[d]:
+        d += 1
+    del views[d + 1 :]
+    for i in range(d, len(to)):
+        views.append(views[i][(slice(None),) * (first + i) + (to[i],)])
+    return views[-1]
 
 
 def _fold_into(acc, geo: ConvGeometry, grad_x) -> None:
