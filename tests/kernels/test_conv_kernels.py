@@ -237,7 +237,17 @@ NEEDS_CASES = [
     c
     for c in CASES
     if c.name
-    in ("2d-groups2", "2d-batch-last", "1d-reflect", "2d-blocks", "2d-row-blocks", "2d-grid-blocks")
+    in (
+        "2d-groups2",
+        "2d-batch-last",
+        "1d-reflect",
+        "2d-blocks",
+        "2d-row-blocks",
+        "2d-grid-blocks",
+        "2d-taps",
+        "2d-taps-batch-last",
+        "2d-taps-stride-circular",
+    )
 ]
 
 

@@ -121,13 +121,18 @@ def conv_backward(cache: ConvCache, grad_y, needs):
     elif grid:  # grad_x and grad_b below
         xp = pad(cache.x, geo.padding, geo.padding_mode, False)
         grad_weight = grad_weight_grid(xp, grad_y, cache.grid, geo, weight.shape)
-    else:  # by taps, below, or not needed
+    elif by_taps:  # one block, the whole batch: first, so that no gy below is held beside it
+        grad_weight = _grad_weight_taps(cache.x, grad_y, geo, weight.shape)
+    else:
         grad_weight = None
-    if not (needs[0] or from_cols or by_taps):  # nothing left for the blocks below
+    if not (needs[0] or from_cols):  # nothing left for the blocks below
         grad_bias = grad_y.sum(dim=(0, *range(2, grad_y.dim()))) if need_bias else None
         return None, grad_weight, grad_bias
     grad_y = grad_y.reshape(n, c_out, math.prod(geo.out))  # (N, C_out, P)
-    grad_x = grad_y.new_zeros(geo.x_shape) if needs[0] else None  # the taps add into it
+    # the taps add into grad_x itself, or into accumulators each folded into its whole block of
+    # grad_x (whose pages are then first touched: not held beside the accumulator's GEMMs)
+    fresh = grad_y.new_zeros if adds_into_grad_x(geo) else grad_y.new_empty
+    grad_x = fresh(geo.x_shape) if needs[0] else None
     grad_bias = grad_y.new_zeros(c_out) if need_bias else None
     rebuild = from_cols and cache.cols is None
     buffer = _cols_buffer(geo, grad_y) if rebuild else None
@@ -142,8 +147,6 @@ def conv_backward(cache: ConvCache, grad_y, needs):
         if from_cols:
             cols = _im2col(cache.x[batch], geo, buffer, rows) if rebuild else cache.cols
             _add_grad_weight(grad_weight, cols, gy, geo)
-        elif by_taps:  # one block: the whole batch
-            grad_weight = _grad_weight_taps(cache.x, gy, geo, weight.shape)
         if needs[0] and rows.start == 0:  # the block's first rows: where their taps add
             acc = _accumulator(geo, grad_x[batch])
         if needs[0]:
@@ -197,26 +200,31 @@ def _add_grad_weight(grad_weight, cols, gy, geo: ConvGeometry) -> None:
         grad.baddbmm_(gy, cols.transpose(1, 2))
 
 
-def _grad_weight_taps(x, gy, geo: ConvGeometry, shape):
+def _grad_weight_taps(x, grad_y, geo: ConvGeometry, shape):
     """dW by taps (`conv_plan.grad_weight_by_taps`), a kernel row at a time: dW_i.T = window_i @
     gy.T, x's windows for the kW taps of leading tap i copied once into one (C_in * kW,
     <columns>) buffer, in cols' column order. One GEMM per tap, as the NumPy backend's, runs
     2.5x slower through MKL on an AMD EPYC (LeNet's conv2: 1.75 against 0.70 ms; dW from kept
     cols 0.45 ms; one thread, measured here).
 
-    Shapes: x (N, C_in, *spatial), gy (g, C_out/g, <columns>) -> like weight.
+    Shapes: x (N, C_in, *spatial), grad_y (N, C_out, *out) -> like weight.
     """
     d, g, c_in, kw = len(geo.kernel), geo.groups, x.shape[1], geo.kernel[-1]
+    n, c_out_g = grad_y.shape[0], grad_y.shape[1] // g
+    # (g, <columns>, C_out/g): grad_y copied in cols' column order, transposed. MKL takes
+    # LeNet conv2's GEMMs (30 x 6400 @ 6400 x 16) in 60 us from it against 85 us from a
+    # transposed view of gy (one thread, measured here).
+    positions = math.prod(geo.out)  # explicit sizes, no -1: any may be 0
+    gy = grad_y.reshape(n, g, c_out_g, positions)
+    gy_t = gy.permute(1, 3, 0, 2) if geo.batch_last else gy.permute(1, 0, 3, 2)
+    gy_t = gy_t.reshape(g, n * positions, c_out_g)
     xp = pad(x, geo.padding, geo.padding_mode, geo.batch_last)
     windows = window_view(xp, geo.kernel, geo.stride, geo.dilation, geo.out)  # (n, C, *out, *k)
     tail = (*range(2, 2 + d), 0) if geo.batch_last else (0, *range(2, 2 + d))
     windows = windows.permute(1, *range(2 + d, 2 + 2 * d), *tail)  # (C, *kernel, <columns>)
     window = x.new_empty((c_in, kw, *windows.shape[1 + d :]))  # a kernel row's (C, kW, <cols>)
     leading = geo.kernel[:-1]
-    grad_t = x.new_empty((math.prod(leading), g, c_in // g * kw, gy.shape[1]))
-    # (g, <columns>, C_out/g), copied: MKL takes LeNet conv2's GEMMs (30 x 6400 @ 6400 x 16) in
-    # 60 us against 85 us from the transposed view (one thread, measured here)
-    gy_t = gy.transpose(1, 2).contiguous()
+    grad_t = x.new_empty((math.prod(leading), g, c_in // g * kw, c_out_g))
     for t, lead in enumerate(itertools.product(*map(range, leading))):  # row-major, as W's
         window.copy_(windows[(slice(None), *lead)])
         torch.matmul(window.view(g, c_in // g * kw, -1), gy_t, out=grad_t[t])
