@@ -140,6 +140,8 @@ CASES = [
     # one block of cols over a quarter of the budget, a small weight: dW tap by tap from x,
     # the forward in blocks of a quarter (LeNet's conv2 at batch 64)
     Case("2d-taps-batch-last", (16, 3, 6, 7), 10, (3, 3), padding=(1, 1), block=16),
+    Case("2d-batch-last-dilation-reflect", (16, 3, 8, 9), 5, (3, 2), dilation=(2, 1),
+         padding=(2, 1), padding_mode="reflect"),  # fmt: skip
     Case("2d-taps", (3, 4, 9, 8), 10, (3, 2), padding=(1, 0), block=3),
     Case("2d-taps-groups-dilation-reflect", (3, 4, 9, 8), 10, (3, 3), dilation=(2, 1),
          padding=(2, 1), groups=2, padding_mode="reflect", block=3),

@@ -136,3 +136,27 @@ def test_conv_weight_gradient_nonfinite_input(backend, special, shape, kernel):
     (want,) = torch.autograd.grad(conv(x, w), w, g)
     (got,) = torch.autograd.grad(ours(x, w, backend=backend), w, g)
     torch.testing.assert_close(got, want, equal_nan=True, **TIGHT)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("special", [NAN, INF, -INF], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize(
+    "shape, kernel, padding",
+    [((16, 3, 6, 7), (3, 3), 0), ((16, 3, 6, 7), (3, 3), 1), ((16, 2, 5, 4, 6), (2, 3, 2), 0)],
+    ids=["2d", "2d-padded", "3d"],
+)
+def test_conv_input_gradient_nonfinite_weight(backend, special, shape, kernel, padding):
+    """A NaN or inf in the weight of a conv with few output channels over short rows in a
+    batch (the shape whose grad_x runs over the full grid): grad_x holds NaN and inf exactly
+    where torch's does. The full grid would spread them: the zeros it places gy on, times the
+    weight, are NaN."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=gen, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, shape[1], *kernel, generator=gen, dtype=torch.float64)
+    w.view(-1)[1] = special
+    conv = (F.conv2d, F.conv3d)[len(kernel) - 2]
+    ours = (SF.conv2d, SF.conv3d)[len(kernel) - 2]
+    g = torch.randn(conv(x, w, padding=padding).shape, generator=gen, dtype=torch.float64)
+    (want,) = torch.autograd.grad(conv(x, w, padding=padding), x, g)
+    (got,) = torch.autograd.grad(ours(x, w, padding=padding, backend=backend), x, g)
+    torch.testing.assert_close(got, want, equal_nan=True, **TIGHT)

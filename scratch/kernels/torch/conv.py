@@ -39,6 +39,8 @@ from scratch.kernels.conv_plan import (
     conv_geometry,
     forward_blocks,
     full_grid,
+    grid_grad_input,
+    grid_input_plan,
     per_element_grad_weight,
     tap_targets,
 )
@@ -114,6 +116,10 @@ def conv_backward(cache: ConvCache, grad_y, needs):
     # finite sum means no NaN or inf (an overflow only costs the faster path): 0.03 ms on
     # LeNet's conv1 input against 0.46 ms for isfinite().all() (measured here).
     grid = needs[1] and cache.grid is not None and bool(cache.x.sum().isfinite())
+    # grad_x over the full grid too where its GEMMs are small (on the CPU); its zeros times a
+    # NaN or inf in W would spread NaN, so only for a finite weight
+    grid_x = needs[0] and grid_grad_input(geo, c_out) and weight.is_cpu
+    grid_x = grid_x and bool(weight.sum().isfinite())
     from_cols = needs[1] and not grid and not geo.taps  # dW from cols, by block
     by_taps = needs[1] and not grid and geo.taps  # dW from x's windows, by kernel row
     if from_cols:  # accumulated in place below
@@ -136,17 +142,26 @@ def conv_backward(cache: ConvCache, grad_y, needs):
     grad_bias = grad_y.new_zeros(c_out) if need_bias else None
     rebuild = from_cols and cache.cols is None
     buffer = _cols_buffer(geo, grad_y) if rebuild else None
-    w_t = _weight_taps(weight, geo) if needs[0] else None
+    w_t = _weight_taps(weight, geo) if needs[0] and not grid_x else None
     for batch, rows in conv_blocks(geo):
+        if grid_x:  # whole elements: gy on the padded grid, for grad_x and the bias
+            full = _on_grid(grad_y[batch], geo)
+            _grad_input_grid(weight, full, geo, grad_x[batch])
+            if need_bias:
+                grad_bias += full.sum(dim=1)
+            if not from_cols:  # nothing left that needs gy
+                continue
         # (n, C_out, P) -> (C_out, <columns>) -> (g, C_out/g, n * P): the column order of cols
         gy = from_batch_channel(grad_y[batch, :, block_positions(geo, rows)], geo.batch_last)
         gy = gy.contiguous()
-        if need_bias:
+        if need_bias and not grid_x:
             grad_bias += gy.view(c_out, -1).sum(dim=1)
         gy = gy.view(g, c_out // g, -1)
         if from_cols:
             cols = _im2col(cache.x[batch], geo, buffer, rows) if rebuild else cache.cols
             _add_grad_weight(grad_weight, cols, gy, geo)
+        if grid_x:  # grad_x done above
+            continue
         if needs[0] and rows.start == 0:  # the block's first rows: where their taps add
             acc = _accumulator(geo, grad_x[batch])
         if needs[0]:
@@ -311,6 +326,37 @@ def _tap_view(views: list, last: tuple, to: tuple, first: int) -> torch.Tensor:
     for i in range(d, len(to)):
         views.append(views[i][(slice(None),) * (first + i) + (to[i],)])
     return views[-1]
+
+
+def _on_grid(grad_y, geo: ConvGeometry) -> torch.Tensor:
+    """A block's grad_y (n, C_out, P) placed on the full padded grid of `_grad_input_grid`:
+    (C_out, L), its columns (out[0], *padded[1:], n), zeros past `out`."""
+    n, c_out = grad_y.shape[:2]
+    plan = grid_input_plan(geo, n)
+    full = grad_y.new_zeros((c_out, geo.out[0], *plan.padded[1:], n))
+    inner = full[(slice(None), slice(None), *map(slice, geo.out[1:]))]
+    inner.copy_(from_batch_channel(grad_y.reshape(n, c_out, *geo.out), True))
+    return full.view(c_out, plan.length)
+
+
+def _grad_input_grid(weight, full, geo: ConvGeometry, grad_x) -> None:
+    """grad_x over the full padded grid (`conv_plan.grid_grad_input`): with gy on the padded
+    input's grid (`_on_grid`), tap t's dcols = W_t.T @ gy adds into the flat padded
+    accumulator at offset o_t, one contiguous run per input channel, by the GEMM itself
+    (addmm_, BLAS's beta = 1); then the padding is dropped or folded, and the order restored.
+
+    Shapes: weight (C_out, C_in, *kernel), full (C_out, L) from `_on_grid`, grad_x (n, C_in,
+    *spatial), written whole.
+    """
+    (n, c_in, *spatial), c_out = grad_x.shape, weight.shape[0]
+    plan = grid_input_plan(geo, n)
+    w_t = weight.reshape(c_out, c_in, len(plan.offsets)).permute(2, 1, 0).contiguous()
+    acc = full.new_zeros((c_in, plan.size))
+    for tap, offset in zip(w_t, plan.offsets):  # tap: (C_in, C_out)
+        acc[:, offset : offset + plan.length].addmm_(tap, full)
+    acc = acc[:, : math.prod(plan.padded) * n].view(c_in, *plan.padded, n)
+    acc = unpad(acc, 1, spatial, geo.padding, geo.padding_mode)  # (C_in, *spatial, n)
+    grad_x.copy_(to_batch_channel(acc, True))
 
 
 def _fold_into(acc, geo: ConvGeometry, grad_x) -> None:
