@@ -30,6 +30,9 @@ def _add_scaled_(target: np.ndarray, a: np.ndarray, scale: float) -> None:
     """`target += scale * a`, the same two roundings, without a temporary of the array's size:
     in chunks of `_CHUNK` elements through one small scratch buffer. A 3072 x 256 weight (the
     bench's train.mlp) kept 3 MiB of temporaries per step for this alone."""
+    if scale == 1:  # 1 * a is a, exactly: one pass, as torch's add_(alpha=1)
+        np.add(target, a, out=target)
+        return
     if not (target.flags.c_contiguous and a.flags.c_contiguous) or target.size <= _CHUNK:
         target += scale * a
         return
@@ -170,7 +173,7 @@ def _array(t: torch.Tensor) -> np.ndarray:
     """A writable NumPy array viewing `t`'s memory on the CPU (a host copy elsewhere)."""
     if t.dtype == torch.bfloat16:
         raise TypeError("the numpy backend has no bfloat16: use backend='torch' or float32")
-    return t.detach().cpu().numpy()
+    return t.numpy(force=True)  # detach + cpu in one call, a view on the CPU
 
 
 def _scalar(x):
