@@ -51,6 +51,16 @@ class ConvGeometry(NamedTuple):
     block_bytes: int  # the most bytes of cols built at once
     taps: bool = False  # dW tap by tap from x's windows, no cols kept (`grad_weight_by_taps`)
 
+    @property
+    def padded(self) -> tuple[int, ...]:
+        """The padded input's spatial sizes."""
+        return tuple(size + lo + hi for size, (lo, hi) in zip(self.x_shape[2:], self.padding))
+
+
+def line_elements(itemsize: int) -> int:
+    """Elements of `itemsize` bytes per 64-byte line (`ROW_BYTES`)."""
+    return max(1, ROW_BYTES // itemsize)
+
 
 def conv_geometry(
     x_shape,
@@ -82,7 +92,7 @@ def conv_geometry(
     block = max(1, block_bytes // max(per_element, 1))
     rows = out[0] if per_element <= block_bytes else max(1, block_bytes // max(per_row, 1))
     batch_last = rows == out[0] and _batch_last(min(block, n), out, stride)
-    line = max(1, ROW_BYTES // itemsize)
+    line = line_elements(itemsize)
     if batch_last and line < block < n:  # its columns' runs of `block` in whole 64-byte lines
         block -= block % line
     geo = ConvGeometry(
@@ -155,7 +165,7 @@ def full_grid(geo: ConvGeometry, c_out: int, itemsize: int) -> Grid | None:
     """
     n, c_in, *spatial = geo.x_shape
     simple = all(s == 1 for s in geo.stride) and geo.groups == 1 and len(spatial) >= 2
-    padded = tuple(size + lo + hi for size, (lo, hi) in zip(spatial, geo.padding))
+    padded = geo.padded
     steps = tuple(plane_strides(padded))
     last = sum((k - 1) * dl * st for k, dl, st in zip(geo.kernel, geo.dilation, steps))
     positions = math.prod(padded) - last  # past the last real output: (out - 1) . steps
@@ -163,8 +173,8 @@ def full_grid(geo: ConvGeometry, c_out: int, itemsize: int) -> Grid | None:
     fits = per_element <= geo.block_bytes
     if not (simple and 0 < c_out <= 8 and n * c_in * math.prod(geo.out) and fits):
         return None
-    per_line = max(1, ROW_BYTES // itemsize)
-    row = -(-positions // per_line) * per_line
+    line = line_elements(itemsize)
+    row = -(-positions // line) * line
     return Grid(steps, positions, max(1, round(GRID_BYTES / per_element)), row)
 
 
@@ -198,7 +208,7 @@ def grid_grad_input(geo: ConvGeometry, c_out: int) -> bool:
 @functools.lru_cache(maxsize=256)  # per layer and block size
 def grid_input_plan(geo: ConvGeometry, n: int) -> GridInput:
     """The `GridInput` of a block of n elements of `geo` (stride 1, see `grid_grad_input`)."""
-    padded = tuple(size + lo + hi for size, (lo, hi) in zip(geo.x_shape[2:], geo.padding))
+    padded = geo.padded
     steps = [step * n for step in plane_strides(padded)]
     taps = itertools.product(*map(range, geo.kernel))  # row-major, as W's
     offsets = tuple(sum(k * dl * st for k, dl, st in zip(t, geo.dilation, steps)) for t in taps)
@@ -285,11 +295,7 @@ def tap_targets(geo: ConvGeometry, rows: slice) -> tuple[tuple[tuple, tuple] | N
 @functools.lru_cache(maxsize=256)  # per layer and block: 36 us for a 5x5 kernel, in Python
 def _tap_targets(geo: ConvGeometry, start: int, stop: int) -> tuple:
     clip = geo.padding_mode == "zeros"
-    spatial = (
-        geo.x_shape[2:]
-        if clip
-        else tuple(n + lo + hi for n, (lo, hi) in zip(geo.x_shape[2:], geo.padding))
-    )
+    spatial = geo.x_shape[2:] if clip else geo.padded
     outs = (stop - start, *geo.out[1:])  # the block's outputs per dim
     starts = (start * geo.stride[0], *(0 for _ in outs[1:]))  # its first window, padded
     per_dim = []

@@ -252,7 +252,7 @@ def _accumulator(geo: ConvGeometry, grad_x) -> np.ndarray:
             1, 2, 0, *range(3, 3 + len(spatial))
         )
     if geo.padding_mode != "zeros":  # folded back after: the padded input
-        spatial = [size + lo + hi for size, (lo, hi) in zip(spatial, geo.padding)]
+        spatial = geo.padded
     return np.zeros((g, c_in // g, *cols_dims(n, spatial, geo.batch_last)), grad_x.dtype)
 
 

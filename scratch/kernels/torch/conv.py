@@ -278,7 +278,7 @@ def _accumulator(geo: ConvGeometry, grad_x) -> torch.Tensor:
     if adds_into_grad_x(geo):  # (n, C_in, *spatial) -> (g, C_in/g, n, *spatial)
         return grad_x.view(n, g, c_in // g, *spatial).permute(1, 2, 0, *range(3, 3 + len(spatial)))
     if geo.padding_mode != "zeros":  # folded back after: the padded input
-        spatial = [size + lo + hi for size, (lo, hi) in zip(spatial, geo.padding)]
+        spatial = geo.padded
     return grad_x.new_zeros((g, c_in // g, *cols_dims(n, spatial, geo.batch_last)))
 
 
