@@ -6,7 +6,8 @@ contiguous copy. Every product is then one BLAS GEMM per group:
 
     forward      y      = W   @ cols
     grad_weight  dW     = gy  @ cols.T      (one GEMM over all N * prod(out) columns)
-    grad_x       dcols  = W.T @ gy          (tap by tap, each added back by one strided add)
+    grad_x       dcols  = W.T @ gy          (a few taps at a time, or whole into rebuilt cols,
+                                             each tap added back by one strided add)
 
 Columns come in one of two orders, picked by `_batch_last` from the shape. NumPy pays per
 innermost run, so the copies and the strided adds want long runs:
@@ -21,9 +22,10 @@ cols, against torch's 0.8 GB peak for the whole model), so it runs in blocks of 
 reused buffer: whole batch elements, or rows of one element's output where one element alone is
 too big (VGG's 224x224 layers). Each block pads only the input rows it reads. A layer of one
 block keeps its cols for backward; with several the cache keeps x, which autograd keeps alive
-anyway, and backward rebuilds each block's cols. A large block with a small weight keeps x too,
-and backward takes dW tap by tap from x's windows (`conv_plan.grad_weight_by_taps`). grad_x's
-taps add straight into grad_x (zero padding, batch first: the taps that land in the padding
+anyway, and backward rebuilds each block's cols, then (dW taken) writes the block's dcols over
+them, so no copy of W.T or tap buffer is held beside them. A large block with a small weight
+keeps x too, and backward takes dW tap by tap from x's windows (`conv_plan.grad_weight_by_taps`).
+grad_x's taps add straight into grad_x (zero padding, batch first: the taps that land in the padding
 are clipped off), else into a buffer. Stride-1 convs with few output channels build their cols
 over the full padded grid instead, in long contiguous rows (`_grid`, chosen by
 `conv_plan.full_grid`), and keep x too.
@@ -141,7 +143,9 @@ def conv_backward(cache: ConvCache, grad_y, needs):
     grad_bias = np.zeros(c_out, dtype) if need_bias else None
     rebuild = from_cols and cache.cols is None
     buffer = _cols_buffer(geo, dtype) if rebuild else None
-    w_t = _weight_taps(weight, geo) if needs[0] else None
+    # rebuilt cols, once dW has read them, take the block's dcols in one GEMM (no W.T copy, no
+    # tap buffer); kept ones are the cache's, so their taps' dcols come a few at a time
+    w_t = _weight_taps(weight, geo) if needs[0] and not rebuild else None
     for batch, rows in conv_blocks(geo):
         # (n, C_out, P) -> (C_out, <columns>) -> (g, C_out/g, n * P): the column order of cols
         gy = from_batch_channel(grad_y[batch, :, block_positions(geo, rows)], geo.batch_last)
@@ -151,14 +155,17 @@ def conv_backward(cache: ConvCache, grad_y, needs):
         gy = gy.reshape(g, c_out // g, -1)
         if from_cols:
             cols = _im2col(cache.x[batch], geo, buffer, rows) if rebuild else cache.cols
-            grad = _grad_weight(cols, gy, geo, weight.shape)
-            grad_weight = grad if grad_weight is None else np.add(grad_weight, grad, out=grad)
+            grad_weight = _grad_weight(cols, gy, geo, weight.shape, grad_weight)
         elif by_taps:  # one block: the whole batch
             grad_weight = _grad_weight_taps(cache.x, gy, geo, weight.shape)
         if needs[0] and rows.start == 0:  # the block's first rows: where their taps add
             acc = _accumulator(geo, grad_x[batch])
         if needs[0]:
-            _grad_input(w_t, gy, geo, acc, rows)
+            if rebuild:
+                taps = _dcols_taps(weight, gy, cols, geo, rows)
+            else:
+                taps = _gemm_taps(w_t, gy, geo, rows)
+            _grad_input(taps, geo, acc, rows)
         if needs[0] and rows.stop == geo.out[0] and not adds_into_grad_x(geo):
             _fold_into(acc, geo, grad_x[batch])  # the block's last rows: padding folded back
     return grad_x, grad_weight, grad_bias
@@ -187,12 +194,23 @@ def _forward_gemm(cols, weight, bias, geo: ConvGeometry, y) -> None:
         np.add(y_cols, bias[:, None], out=y)
 
 
-def _grad_weight(cols, gy, geo: ConvGeometry, shape):
-    """dW = gy @ cols.T as ONE GEMM over the n * P columns. Shapes: gy (g, C_out/g, n * P)."""
+def _grad_weight(cols, gy, geo: ConvGeometry, shape, total=None):
+    """dW = gy @ cols.T as ONE GEMM over the n * P columns, added into the dW of the blocks
+    before (`total`, updated in place) if any. Shapes: gy (g, C_out/g, n * P)."""
     g, c_out_g, columns = gy.shape
     cols = cols.reshape(g, cols.shape[0] // g, columns)  # (g, C_in/g * K, n * P)
+    if c_out_g * cols.shape[1] > 65536 and total is not None and 2 * total.nbytes >= cols.nbytes:
+        # A dW of at least half a block (blocks sized by the weight) added into the total a
+        # quarter of cols' rows at a time: NumPy's GEMM cannot add into its output, and a
+        # second whole dW would sit beside the total. VGG16's conv5_1 at batch 8 (9 MiB of dW
+        # over 2 blocks): the step's peak 41.5 -> 34.7 MiB, its time unchanged (one thread).
+        grad, rows = total.reshape(g, c_out_g, cols.shape[1]), cols.shape[1]
+        step = max(1, -(-rows // 4))
+        for r in range(0, rows, step):
+            grad[:, :, r : r + step] += np.matmul(gy, cols[:, r : r + step].transpose(0, 2, 1))
+        return total
     if c_out_g * cols.shape[1] > 65536:
-        return np.matmul(gy, cols.transpose(0, 2, 1)).reshape(shape)
+        return _summed(np.matmul(gy, cols.transpose(0, 2, 1)).reshape(shape), total)
     # A small dW: OpenBLAS is up to 1.6x faster at (cols @ gy.T).T, the transpose is cheap.
     if per_element_grad_weight(geo, c_out_g * cols.shape[1]):  # blocks of whole elements
         positions = math.prod(geo.out)
@@ -203,7 +221,12 @@ def _grad_weight(cols, gy, geo: ConvGeometry, shape):
         grad_t = np.matmul(per_n, gy_t).sum(axis=1)  # (g, C_in/g * K, C_out/g)
     else:
         grad_t = np.matmul(cols, gy.transpose(0, 2, 1))  # (g, C_in/g * K, C_out/g)
-    return np.ascontiguousarray(grad_t.transpose(0, 2, 1)).reshape(shape)
+    return _summed(np.ascontiguousarray(grad_t.transpose(0, 2, 1)).reshape(shape), total)
+
+
+def _summed(grad, total):
+    """A block's dW `grad` plus the blocks' before (`total`), into grad; grad if none."""
+    return grad if total is None else np.add(total, grad, out=grad)
 
 
 def _grad_weight_taps(x, gy, geo: ConvGeometry, shape):
@@ -256,28 +279,62 @@ def _accumulator(geo: ConvGeometry, grad_x) -> np.ndarray:
     return np.zeros((g, c_in // g, *cols_dims(n, spatial, geo.batch_last)), grad_x.dtype)
 
 
-def _grad_input(w_t, gy, geo: ConvGeometry, acc, rows: slice) -> None:
-    """dcols = W.T @ gy a few kernel taps at a time, each tap added into acc in place.
+def _gemm_taps(w_t, gy, geo: ConvGeometry, rows: slice):
+    """Each kernel tap's dcols (g, C_in/g, <columns>), row-major: W.T @ gy a few taps per GEMM
+    into one reused buffer, so the extra memory stays at a few taps' (C_in, <columns>) blocks
+    instead of a second im2col-sized matrix.
 
-    Shapes: w_t from `_weight_taps`, gy (g, C_out/g, <columns of the block>), acc from
-    `_accumulator`. The extra memory stays at a few taps' (C_in, <columns>) blocks instead of
-    a second im2col-sized matrix.
+    Shapes: w_t from `_weight_taps`, gy (g, C_out/g, <columns of the block>).
     """
-    g, c_out_g, c_in_g = geo.groups, gy.shape[1], acc.shape[1]
-    out = (rows.stop - rows.start, *geo.out[1:])  # the block's output rows
-    n = gy.shape[2] // max(math.prod(out), 1)
+    g, c_out_g, c_in_g = geo.groups, gy.shape[1], geo.x_shape[1] // geo.groups
     per_gemm = w_t.shape[2] // c_in_g if c_in_g else 1  # taps per GEMM (in_channels=0: any)
-    block = np.empty((g, per_gemm, c_in_g, *cols_dims(n, out, geo.batch_last)), dtype=gy.dtype)
+    block = np.empty((g, per_gemm, c_in_g, *_block_columns(geo, rows, gy)), dtype=gy.dtype)
     block_2d = block.reshape(g, per_gemm * c_in_g, gy.shape[2])  # the GEMM's view of it
-    for index, target in enumerate(tap_targets(geo, rows)):
+    for index in range(math.prod(geo.kernel)):
         if index % per_gemm == 0 and c_out_g == 1:  # depthwise: W.T @ gy scales gy's rows
             np.multiply(w_t[:, index // per_gemm], gy, out=block_2d)
         elif index % per_gemm == 0:
             np.matmul(w_t[:, index // per_gemm], gy, out=block_2d)
+        yield block[:, index % per_gemm]
+
+
+def _dcols_taps(weight, gy, cols, geo: ConvGeometry, rows: slice):
+    """Each kernel tap's dcols (g, C_in/g, <columns>), row-major, from dcols = W.T @ gy as one
+    GEMM per group written over `cols` (this block's, rebuilt, dW already taken from them):
+    no copy of W.T and no buffer beyond the cols. VGG16's conv5_1 at batch 8: the step's peak
+    50.4 -> 41.5 MiB, its time unchanged (one thread, measured here).
+
+    Shapes: weight (C_out, C_in/g, *kernel), gy (g, C_out/g, <columns>), cols (C_in * K,
+    <columns>).
+    """
+    (g, c_out_g, columns), taps = gy.shape, math.prod(geo.kernel)
+    c_in_g = weight.shape[1]  # explicit sizes, no -1: any may be 0
+    w_t = weight.reshape(g, c_out_g, c_in_g * taps).transpose(0, 2, 1)  # (g, C_in/g * K, C_out/g)
+    dcols = cols.reshape(g, c_in_g * taps, columns)
+    np.matmul(w_t, gy, out=dcols)
+    # rows (channel, tap), as im2col's: (g, C_in/g, K, <columns>) -> (K, g, C_in/g, <columns>)
+    dcols = dcols.reshape(g, c_in_g, taps, *_block_columns(geo, rows, gy))
+    return np.moveaxis(dcols, 2, 0)
+
+
+def _block_columns(geo: ConvGeometry, rows: slice, gy) -> tuple[int, ...]:
+    """The column dims of a block of output `rows` whose gy is (g, C_out/g, <columns>)."""
+    out = (rows.stop - rows.start, *geo.out[1:])
+    return cols_dims(gy.shape[2] // max(math.prod(out), 1), out, geo.batch_last)
+
+
+def _grad_input(taps, geo: ConvGeometry, acc, rows: slice) -> None:
+    """Each tap's dcols (from `_gemm_taps` or `_dcols_taps`) added into acc in place, where the
+    tap's outputs read the input (`tap_targets`).
+
+    Shapes: taps yield (g, C_in/g, <columns of the block>), acc from `_accumulator`.
+    """
+    tail = (slice(None),) if geo.batch_last else ()
+    for tap, target in zip(taps, tap_targets(geo, rows)):
         if target is None:  # every output's tap lands in the padding
             continue
-        (to, of), tail = target, (slice(None),) if geo.batch_last else ()
-        acc[(..., *to, *tail)] += block[(slice(None), index % per_gemm, ..., *of, *tail)]
+        to, of = target
+        acc[(..., *to, *tail)] += tap[(slice(None), slice(None), ..., *of, *tail)]
 
 
 def _fold_into(acc, geo: ConvGeometry, grad_x) -> None:

@@ -6,7 +6,8 @@ strided window view by ONE copy; then one GEMM per group for each product:
 
     forward      y      = W   @ cols        (then (C_out, <columns>) -> (N, C_out, P))
     grad_weight  dW     = gy  @ cols.T      (one GEMM over all N * prod(out) columns)
-    grad_x       dcols  = W.T @ gy          (tap by tap, each added back by one strided add)
+    grad_x       dcols  = W.T @ gy          (a kernel row at a time, or whole into rebuilt
+                                             cols, each tap added back by one strided add)
 
 im2col runs in the NumPy backend's blocks (`conv_plan.BLOCK_BYTES` of cols at most, or twice
 the weight's bytes: whole batch elements, or rows of one element), and with several blocks the
@@ -142,7 +143,9 @@ def conv_backward(cache: ConvCache, grad_y, needs):
     grad_bias = grad_y.new_zeros(c_out) if need_bias else None
     rebuild = from_cols and cache.cols is None
     buffer = _cols_buffer(geo, grad_y) if rebuild else None
-    w_t = _weight_taps(weight, geo) if needs[0] and not grid_x else None
+    # rebuilt cols, once dW has read them, take the block's dcols in one GEMM (no W.T copy, no
+    # tap buffer); kept ones are the cache's, so their taps' dcols come a kernel row at a time
+    w_t = _weight_taps(weight, geo) if needs[0] and not (grid_x or rebuild) else None
     for batch, rows in conv_blocks(geo):
         if grid_x:  # whole elements: gy on the padded grid, for grad_x and the bias
             full = _on_grid(grad_y[batch], geo)
@@ -165,7 +168,11 @@ def conv_backward(cache: ConvCache, grad_y, needs):
         if needs[0] and rows.start == 0:  # the block's first rows: where their taps add
             acc = _accumulator(geo, grad_x[batch])
         if needs[0]:
-            _grad_input(w_t, gy, geo, acc, rows)
+            if rebuild:
+                taps = _dcols_taps(weight, gy, cols, geo, rows)
+            else:
+                taps = _gemm_taps(w_t, gy, geo, rows)
+            _grad_input(taps, geo, acc, rows)
         if needs[0] and rows.stop == geo.out[0] and not adds_into_grad_x(geo):
             _fold_into(acc, geo, grad_x[batch])  # the block's last rows: padding folded back
     return grad_x, grad_weight, grad_bias
@@ -264,8 +271,8 @@ def _weight_taps(weight, geo: ConvGeometry):
     # each GEMM's W.T a transposed block of it, which MKL reads as it is. A view of W itself
     # strides both dims, and torch.matmul copied it transposed for every tap: VGG16's conv5_1
     # (batch 8) 163 -> 148 ms fwd+bwd, `features` (batch 2) 1691 -> 1471 ms (one thread,
-    # measured here), for the copy held through backward (conv5_1: +9 MiB, 1.55x -> 1.9x
-    # torch.nn's peak).
+    # measured here), for the copy held through backward. Layers whose cols backward rebuilds
+    # (conv5_1) need neither: `_dcols_taps`.
     w = weight.reshape(g, c_out // g, c_in_g, taps).transpose(2, 3).contiguous()
     # -> (K / per_gemm, g, per_gemm * C_in/g, C_out/g): views
     return w.view(g, c_out // g, taps // per_gemm, per_gemm * c_in_g).permute(2, 0, 3, 1)
@@ -282,34 +289,66 @@ def _accumulator(geo: ConvGeometry, grad_x) -> torch.Tensor:
     return grad_x.new_zeros((g, c_in // g, *cols_dims(n, spatial, geo.batch_last)))
 
 
-def _grad_input(w_t, gy, geo: ConvGeometry, acc, rows: slice) -> None:
-    """dcols = W.T @ gy a kernel row of taps at a time, each tap added into acc in place.
+def _gemm_taps(w_t, gy, geo: ConvGeometry, rows: slice):
+    """Each kernel tap's dcols (g, C_in/g, <columns>), row-major: W.T @ gy a kernel row of taps
+    per GEMM into one reused buffer, so the extra memory stays at a kernel row's (C_in,
+    <columns>) blocks instead of a second im2col-sized matrix.
 
-    Shapes: w_t from `_weight_taps`, gy (g, C_out/g, <columns of the block>), acc from
-    `_accumulator`. The extra memory stays at a kernel row's (C_in, <columns>) blocks instead
-    of a second im2col-sized matrix.
+    Shapes: w_t from `_weight_taps`, gy (g, C_out/g, <columns of the block>).
+    """
+    g, c_in_g = geo.groups, geo.x_shape[1] // geo.groups
+    per_gemm = w_t.shape[2] // c_in_g if c_in_g else 1  # taps per GEMM (in_channels=0: any)
+    block = gy.new_empty((g, per_gemm, c_in_g, *_block_columns(geo, rows, gy)))
+    block_2d = block.view(g, per_gemm * c_in_g, gy.shape[2])  # the GEMM's view of it
+    taps = block.unbind(1)  # each tap's (g, C_in/g, <columns>)
+    for index in range(math.prod(geo.kernel)):
+        if index % per_gemm == 0:
+            torch.matmul(w_t[index // per_gemm], gy, out=block_2d)
+        yield taps[index % per_gemm]
+
+
+def _dcols_taps(weight, gy, cols, geo: ConvGeometry, rows: slice):
+    """Each kernel tap's dcols (g, C_in/g, <columns>), row-major, from dcols = W.T @ gy as one
+    GEMM per group written over `cols` (this block's, rebuilt, dW already taken from them):
+    no copy of W.T, whose transposed view MKL reads as it is, and no buffer beyond the cols.
+    VGG16's conv5_1 at batch 8: the step's peak 45.7 -> 36.6 MiB (torch.nn: 24.1).
+
+    Shapes: weight (C_out, C_in/g, *kernel), gy (g, C_out/g, <columns>), cols (C_in * K,
+    <columns>).
+    """
+    (g, c_out_g, columns), taps = gy.shape, math.prod(geo.kernel)
+    c_in_g = weight.shape[1]  # explicit sizes, no -1: any may be 0
+    w_t = weight.reshape(g, c_out_g, c_in_g * taps).transpose(1, 2)  # (g, C_in/g * K, C_out/g)
+    dcols = cols.view(g, c_in_g * taps, columns)
+    torch.matmul(w_t, gy, out=dcols)
+    # rows (channel, tap), as im2col's: (g, C_in/g, K, <columns>), one view per tap
+    return dcols.view(g, c_in_g, taps, *_block_columns(geo, rows, gy)).unbind(2)
+
+
+def _block_columns(geo: ConvGeometry, rows: slice, gy) -> tuple[int, ...]:
+    """The column dims of a block of output `rows` whose gy is (g, C_out/g, <columns>)."""
+    out = (rows.stop - rows.start, *geo.out[1:])
+    return cols_dims(gy.shape[2] // max(math.prod(out), 1), out, geo.batch_last)
+
+
+def _grad_input(taps, geo: ConvGeometry, acc, rows: slice) -> None:
+    """Each tap's dcols (from `_gemm_taps` or `_dcols_taps`) added into acc in place, where the
+    tap's outputs read the input (`tap_targets`).
+
+    Shapes: taps yield (g, C_in/g, <columns of the block>), acc from `_accumulator`.
     """
     if acc.numel() == 0:  # in_channels=0 or an empty batch: nothing to add back
         return
-    g, c_in_g = geo.groups, acc.shape[1]
-    out = (rows.stop - rows.start, *geo.out[1:])  # the block's output rows
-    n = gy.shape[2] // math.prod(out)
-    per_gemm = w_t.shape[2] // c_in_g  # taps per GEMM
-    block = gy.new_empty((g, per_gemm, c_in_g, *cols_dims(n, out, geo.batch_last)))
-    block_2d = block.view(g, per_gemm * c_in_g, gy.shape[2])  # the GEMM's view of it
-    taps = block.unbind(1)  # each tap's (g, C_in/g, <columns>)
     # add_ into a view of acc (`acc[to] += ...` copies the sum in again), the view sliced from
     # the last tap's in the dims they share: torch's ops cost microseconds each, in a loop over
     # the kernel's taps. LeNet's conv2 (25 taps): 0.99 -> 0.72 ms (one thread, measured here).
     views, last = [acc], ()
     first = 2 if geo.batch_last else 3  # the first spatial dim of acc and of a tap's block
-    whole = tuple(slice(0, size) for size in out)
-    for index, target in enumerate(tap_targets(geo, rows)):  # row-major, as cols' rows
-        if index % per_gemm == 0:
-            torch.matmul(w_t[index // per_gemm], gy, out=block_2d)
+    whole = tuple(slice(0, size) for size in (rows.stop - rows.start, *geo.out[1:]))
+    for tap, target in zip(taps, tap_targets(geo, rows)):  # row-major, as cols' rows
         if target is None:  # every output's tap lands in the padding
             continue
-        (to, of), tap = target, taps[index % per_gemm]
+        to, of = target
         if of != whole:  # some of the tap's outputs land in the padding
             tap = tap[(slice(None),) * first + of]
         _tap_view(views, last, to, first).add_(tap)
