@@ -147,6 +147,8 @@ def conv_backward(cache: ConvCache, grad_y, needs):
     # tap buffer); kept ones are the cache's, so their taps' dcols come a few at a time
     w_t = _weight_taps(weight, geo) if needs[0] and not rebuild else None
     for batch, rows in conv_blocks(geo):
+        # cols first: the padded input rows they are copied from are freed before gy is made
+        cols = _im2col(cache.x[batch], geo, buffer, rows) if rebuild else cache.cols
         # (n, C_out, P) -> (C_out, <columns>) -> (g, C_out/g, n * P): the column order of cols
         gy = from_batch_channel(grad_y[batch, :, block_positions(geo, rows)], geo.batch_last)
         gy = np.ascontiguousarray(gy)
@@ -154,7 +156,6 @@ def conv_backward(cache: ConvCache, grad_y, needs):
             grad_bias += gy.reshape(c_out, -1).sum(axis=1)
         gy = gy.reshape(g, c_out // g, -1)
         if from_cols:
-            cols = _im2col(cache.x[batch], geo, buffer, rows) if rebuild else cache.cols
             grad_weight = _grad_weight(cols, gy, geo, weight.shape, grad_weight)
         elif by_taps:  # one block: the whole batch
             grad_weight = _grad_weight_taps(cache.x, gy, geo, weight.shape)

@@ -154,6 +154,8 @@ def conv_backward(cache: ConvCache, grad_y, needs):
                 grad_bias += full.sum(dim=1)
             if not from_cols:  # nothing left that needs gy
                 continue
+        # cols first: the padded input rows they are copied from are freed before gy is made
+        cols = _im2col(cache.x[batch], geo, buffer, rows) if rebuild else cache.cols
         # (n, C_out, P) -> (C_out, <columns>) -> (g, C_out/g, n * P): the column order of cols
         gy = from_batch_channel(grad_y[batch, :, block_positions(geo, rows)], geo.batch_last)
         gy = gy.contiguous()
@@ -161,7 +163,6 @@ def conv_backward(cache: ConvCache, grad_y, needs):
             grad_bias += gy.view(c_out, -1).sum(dim=1)
         gy = gy.view(g, c_out // g, -1)
         if from_cols:
-            cols = _im2col(cache.x[batch], geo, buffer, rows) if rebuild else cache.cols
             _add_grad_weight(grad_weight, cols, gy, geo)
         if grid_x:  # grad_x done above
             continue
