@@ -322,3 +322,9 @@ def _tap_targets(geo: ConvGeometry, start: int, stop: int) -> tuple:
 def cols_dims(n: int, spatial, batch_last: bool) -> tuple[int, ...]:
     """The im2col column dims: (*spatial, N) batch last, else (N, *spatial)."""
     return (*spatial, n) if batch_last else (n, *spatial)
+
+
+def block_columns(geo: ConvGeometry, rows: slice, columns: int) -> tuple[int, ...]:
+    """The column dims (`cols_dims`) of a block of output `rows` that has `columns` columns."""
+    out = (rows.stop - rows.start, *geo.out[1:])
+    return cols_dims(columns // max(math.prod(out), 1), out, geo.batch_last)

@@ -44,6 +44,7 @@ from scratch.kernels.conv_plan import (
     ConvGeometry,
     Grid,
     adds_into_grad_x,
+    block_columns,
     block_positions,
     block_slab,
     cols_dims,
@@ -289,7 +290,7 @@ def _gemm_taps(w_t, gy, geo: ConvGeometry, rows: slice):
     """
     g, c_out_g, c_in_g = geo.groups, gy.shape[1], geo.x_shape[1] // geo.groups
     per_gemm = w_t.shape[2] // c_in_g if c_in_g else 1  # taps per GEMM (in_channels=0: any)
-    block = np.empty((g, per_gemm, c_in_g, *_block_columns(geo, rows, gy)), dtype=gy.dtype)
+    block = np.empty((g, per_gemm, c_in_g, *block_columns(geo, rows, gy.shape[2])), dtype=gy.dtype)
     block_2d = block.reshape(g, per_gemm * c_in_g, gy.shape[2])  # the GEMM's view of it
     for index in range(math.prod(geo.kernel)):
         if index % per_gemm == 0 and c_out_g == 1:  # depthwise: W.T @ gy scales gy's rows
@@ -314,14 +315,8 @@ def _dcols_taps(weight, gy, cols, geo: ConvGeometry, rows: slice):
     dcols = cols.reshape(g, c_in_g * taps, columns)
     np.matmul(w_t, gy, out=dcols)
     # rows (channel, tap), as im2col's: (g, C_in/g, K, <columns>) -> (K, g, C_in/g, <columns>)
-    dcols = dcols.reshape(g, c_in_g, taps, *_block_columns(geo, rows, gy))
+    dcols = dcols.reshape(g, c_in_g, taps, *block_columns(geo, rows, gy.shape[2]))
     return np.moveaxis(dcols, 2, 0)
-
-
-def _block_columns(geo: ConvGeometry, rows: slice, gy) -> tuple[int, ...]:
-    """The column dims of a block of output `rows` whose gy is (g, C_out/g, <columns>)."""
-    out = (rows.stop - rows.start, *geo.out[1:])
-    return cols_dims(gy.shape[2] // max(math.prod(out), 1), out, geo.batch_last)
 
 
 def _grad_input(taps, geo: ConvGeometry, acc, rows: slice) -> None:

@@ -33,6 +33,7 @@ from scratch.kernels.conv_plan import (
     ConvGeometry,
     Grid,
     adds_into_grad_x,
+    block_columns,
     block_positions,
     block_slab,
     cols_dims,
@@ -299,7 +300,7 @@ def _gemm_taps(w_t, gy, geo: ConvGeometry, rows: slice):
     """
     g, c_in_g = geo.groups, geo.x_shape[1] // geo.groups
     per_gemm = w_t.shape[2] // c_in_g if c_in_g else 1  # taps per GEMM (in_channels=0: any)
-    block = gy.new_empty((g, per_gemm, c_in_g, *_block_columns(geo, rows, gy)))
+    block = gy.new_empty((g, per_gemm, c_in_g, *block_columns(geo, rows, gy.shape[2])))
     block_2d = block.view(g, per_gemm * c_in_g, gy.shape[2])  # the GEMM's view of it
     taps = block.unbind(1)  # each tap's (g, C_in/g, <columns>)
     for index in range(math.prod(geo.kernel)):
@@ -323,13 +324,7 @@ def _dcols_taps(weight, gy, cols, geo: ConvGeometry, rows: slice):
     dcols = cols.view(g, c_in_g * taps, columns)
     torch.matmul(w_t, gy, out=dcols)
     # rows (channel, tap), as im2col's: (g, C_in/g, K, <columns>), one view per tap
-    return dcols.view(g, c_in_g, taps, *_block_columns(geo, rows, gy)).unbind(2)
-
-
-def _block_columns(geo: ConvGeometry, rows: slice, gy) -> tuple[int, ...]:
-    """The column dims of a block of output `rows` whose gy is (g, C_out/g, <columns>)."""
-    out = (rows.stop - rows.start, *geo.out[1:])
-    return cols_dims(gy.shape[2] // max(math.prod(out), 1), out, geo.batch_last)
+    return dcols.view(g, c_in_g, taps, *block_columns(geo, rows, gy.shape[2])).unbind(2)
 
 
 def _grad_input(taps, geo: ConvGeometry, acc, rows: slice) -> None:
