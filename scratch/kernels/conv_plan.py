@@ -183,7 +183,6 @@ class GridInput(NamedTuple):
     `grid_grad_input`): flat positions (p_1, ..., p_d, i) of the padded input (*padded, n) at
     sum_d p_d * steps_d + i."""
 
-    padded: tuple[int, ...]  # the padded input's spatial sizes
     length: int  # L: gy's columns on the grid, out[0] rows of every padded position, times n
     offsets: tuple[int, ...]  # per kernel tap, row-major: where its L columns add in
     size: int  # the flat accumulator's columns: prod(padded) * n, and the last taps' overhang
@@ -208,12 +207,11 @@ def grid_grad_input(geo: ConvGeometry, c_out: int) -> bool:
 @functools.lru_cache(maxsize=256)  # per layer and block size
 def grid_input_plan(geo: ConvGeometry, n: int) -> GridInput:
     """The `GridInput` of a block of n elements of `geo` (stride 1, see `grid_grad_input`)."""
-    padded = geo.padded
-    steps = [step * n for step in plane_strides(padded)]
+    steps = [step * n for step in plane_strides(geo.padded)]
     taps = itertools.product(*map(range, geo.kernel))  # row-major, as W's
     offsets = tuple(sum(k * dl * st for k, dl, st in zip(t, geo.dilation, steps)) for t in taps)
     length = geo.out[0] * steps[0]
-    return GridInput(padded, length, offsets, offsets[-1] + length)
+    return GridInput(length, offsets, offsets[-1] + length)
 
 
 def forward_blocks(geo: ConvGeometry, itemsize: int, w_shape) -> ConvGeometry:

@@ -368,7 +368,7 @@ def _on_grid(grad_y, geo: ConvGeometry) -> torch.Tensor:
     (C_out, L), its columns (out[0], *padded[1:], n), zeros past `out`."""
     n, c_out = grad_y.shape[:2]
     plan = grid_input_plan(geo, n)
-    full = grad_y.new_zeros((c_out, geo.out[0], *plan.padded[1:], n))
+    full = grad_y.new_zeros((c_out, geo.out[0], *geo.padded[1:], n))
     inner = full[(slice(None), slice(None), *map(slice, geo.out[1:]))]
     inner.copy_(from_batch_channel(grad_y.reshape(n, c_out, *geo.out), True))
     return full.view(c_out, plan.length)
@@ -389,7 +389,7 @@ def _grad_input_grid(weight, full, geo: ConvGeometry, grad_x) -> None:
     acc = full.new_zeros((c_in, plan.size))
     for tap, offset in zip(w_t, plan.offsets):  # tap: (C_in, C_out)
         acc[:, offset : offset + plan.length].addmm_(tap, full)
-    acc = acc[:, : math.prod(plan.padded) * n].view(c_in, *plan.padded, n)
+    acc = acc[:, : math.prod(geo.padded) * n].view(c_in, *geo.padded, n)
     acc = unpad(acc, 1, spatial, geo.padding, geo.padding_mode)  # (C_in, *spatial, n)
     grad_x.copy_(to_batch_channel(acc, True))
 
