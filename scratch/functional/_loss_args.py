@@ -101,6 +101,10 @@ def _class_target(input, target, weight, ignore_index: int) -> torch.Tensor:
             f"size mismatch (got input: {list(input.shape)}, target: {list(target.shape)})"
         )
     target = target.long()
+    if target.is_cpu and target.numel():  # one pass when every target is a class (on the CPU)
+        low, high = torch.aminmax(target)
+        if low.item() >= 0 and high.item() < n_classes:  # none out of bounds, ignored or not
+            return target
     counted = target != ignore_index
     outside = counted & ((target < 0) | (target >= n_classes))
     check_values(

@@ -54,7 +54,9 @@ def class_axis(ndim: int) -> int:
 class ClassTargets(NamedTuple):
     """What both losses over class indices (cross entropy, NLL) keep of their targets."""
 
-    index: Array  # (N, 1, d1, ...): the target class on the class axis, ignored ones -> 0
+    # each sample's target class, ignored ones -> 0: torch (N, 1, d1, ...) for gather/scatter,
+    # NumPy the index tuple of the targets' entries (numpy/loss.py's _at_targets)
+    index: Array | tuple
     valid: Array  # (N, d1, ...) bool: target != ignore_index
     w_t: Array  # (N, d1, ...): weight[target], 0 where ignored
     total: Array  # (): sum of w_t, the 'mean' denominator (torch's total_weight)

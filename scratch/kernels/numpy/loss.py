@@ -54,21 +54,39 @@ def _class_targets(target, weight, ignore_index: int, cdim: int, dtype) -> share
     if weight is not None and weight.size == 0:  # no classes: every target is ignored
         weight = None
     w_t = np.where(valid, weight[safe], 0) if weight is not None else valid.astype(dtype)
-    return shared.ClassTargets(np.expand_dims(safe, cdim), valid, w_t, w_t.sum(dtype=dtype))
+    return shared.ClassTargets(_at_targets(safe, cdim), valid, w_t, w_t.sum(dtype=dtype))
+
+
+def _at_targets(safe, cdim: int) -> tuple:
+    """The index of each target's entry in an (N, C, d1, ...) array, so a[index] reads them
+    (N, d1, ...) and a[index] = v writes them: `safe` on the class axis, open grids on the
+    others. What take_along_axis builds per call, built once (LeNet's (64, 10) loss: take
+    4.3 -> 1.0 us, take-and-put 9.2 -> 2.4 us, one thread, measured here)."""
+    if cdim == 0:  # unbatched (C,): one target
+        return (safe,)
+    ndim = safe.ndim
+    grids = [np.arange(size).reshape((1,) * d + (size,) + (1,) * (ndim - d - 1))
+             for d, size in enumerate(safe.shape)]  # fmt: skip
+    return (grids[0], safe, *grids[1:])
+
+
+def _on_class_axis(a, cdim: int):
+    """(N, d1, ...) -> (N, 1, d1, ...): a size-1 class axis to broadcast along."""
+    shape = np.shape(a)
+    return np.reshape(a, shape[:cdim] + (1,) + shape[cdim:])
 
 
 def _pick(a, targets: shared.ClassTargets, cdim: int):
     """weight[t_i] a[i, t_i], t_i on the class axis; 0 at ignored targets even if a is -inf."""
     if a.shape[cdim] == 0:  # no classes (every target ignored): nothing to pick
         return np.zeros_like(targets.w_t)
-    picked = np.take_along_axis(a, targets.index, axis=cdim).squeeze(cdim)  # (N, d1, ...)
-    return targets.w_t * np.where(targets.valid, picked, 0)
+    return targets.w_t * np.where(targets.valid, a[targets.index], 0)  # (N, d1, ...)
 
 
-def _class_grad_scale(g, targets: shared.ClassTargets, reduction: str, cdim: int):
-    """(N, 1, d1, ...): dL/d(per-sample loss), 0 at ignored targets even when 1/total is inf."""
+def _class_grad_scale(g, targets: shared.ClassTargets, reduction: str):
+    """(N, d1, ...): dL/d(per-sample loss), 0 at ignored targets even when 1/total is inf."""
     scaled = g / targets.total if reduction == "mean" else g
-    return np.expand_dims(np.where(targets.valid, scaled, 0), cdim)
+    return np.where(targets.valid, scaled, 0)
 
 
 def _log_softmax(x, cdim: int):
@@ -97,7 +115,7 @@ def cross_entropy_forward(x, target, weight, *, ignore_index, reduction, label_s
     n_classes, eps, n_rows = x.shape[cdim], label_smoothing, shared.rows(x.shape, cdim)
     logp = _log_softmax(x, cdim)
     w = None if weight is None else along_classes(weight, x.ndim, cdim)
-    if np.issubdtype(target.dtype, np.floating):
+    if target.dtype.kind == "f":  # class probabilities
         # torch: smoothed target t (1 - eps) + eps / C; 'mean' divides by the sample count
         t = target * (1 - eps) + eps / max(n_classes, 1) if eps > 0 else target
         loss = _reduce(-(weighted(logp, w) * t).sum(axis=cdim), reduction, n_rows)
@@ -132,15 +150,15 @@ def _class_ce_grad(cache: CrossEntropyCache, grad_y):
     # q_ic = (1 - eps) w_t_i [c == t_i] + eps / C w_c, so sum_c q_ic = (1 - eps) w_t_i + eps/C sum w
     logp, targets, w, eps, reduction, cdim = cache
     n_classes = logp.shape[cdim]
-    c = _class_grad_scale(grad_y, targets, reduction, cdim)  # (N, 1, d1, ...)
-    hit = (1 - eps) * np.expand_dims(targets.w_t, cdim) * c
+    c = _class_grad_scale(grad_y, targets, reduction)  # (N, d1, ...)
+    hit = (1 - eps) * targets.w_t * c
     spread = eps if w is None else eps / max(n_classes, 1) * w.sum()
+    c = _on_class_axis(c, cdim)  # (N, 1, d1, ...)
     grad_x = np.exp(logp)  # softmax (N, C, d1, ...), ours to update in place
-    grad_x *= hit + spread * c
+    grad_x *= _on_class_axis(hit, cdim) + spread * c
     # minus hit at the target class (an ignored sample points at class 0 with hit = 0)
     if n_classes:
-        at_target = np.take_along_axis(grad_x, targets.index, axis=cdim)
-        np.put_along_axis(grad_x, targets.index, at_target - hit, axis=cdim)
+        grad_x[targets.index] -= hit
     if eps > 0:
         grad_x -= eps / max(n_classes, 1) * weighted(c, w)
     return grad_x
@@ -169,12 +187,11 @@ def nll_loss_backward(cache: NllLossCache, grad_y, needs):
     targets, shape, reduction, cdim = cache
     if not needs[0]:
         return None, None, None
-    c = _class_grad_scale(grad_y, targets, reduction, cdim)  # (N, 1, d1, ...)
-    at_target = -np.expand_dims(targets.w_t, cdim) * c
+    c = _class_grad_scale(grad_y, targets, reduction)  # (N, d1, ...)
     # Only the target entries get a gradient, as torch: elsewhere 0, even where c is inf.
     grad_x = np.zeros(shape, dtype=c.dtype)
     if shape[cdim]:  # no classes: an empty gradient
-        np.put_along_axis(grad_x, targets.index, at_target, axis=cdim)
+        grad_x[targets.index] = -targets.w_t * c
     return grad_x, None, None
 
 
