@@ -33,7 +33,7 @@ def _add_scaled_(target: np.ndarray, a: np.ndarray, scale: float) -> None:
     if scale == 1:  # 1 * a is a, exactly: one pass, as torch's add_(alpha=1)
         np.add(target, a, out=target)
         return
-    if not (target.flags.c_contiguous and a.flags.c_contiguous) or target.size <= _CHUNK:
+    if target.size <= _CHUNK or not (target.flags.c_contiguous and a.flags.c_contiguous):
         target += scale * a
         return
     flat_t, flat_a = target.reshape(-1), a.reshape(-1)  # views: both are contiguous
@@ -176,15 +176,16 @@ def _array(t: torch.Tensor) -> np.ndarray:
     return t.numpy(force=True)  # detach + cpu in one call, a view on the CPU
 
 
-def _scalar(x):
-    """A 0-d tensor as a NumPy scalar of its dtype; anything else unchanged."""
-    return x.detach().cpu().numpy()[()] if isinstance(x, torch.Tensor) else x
+def _scalar(x: torch.Tensor):
+    """A 0-d tensor as a NumPy scalar of its dtype."""
+    return x.detach().cpu().numpy()[()]
 
 
 def run(update, tensors: tuple[torch.Tensor | None, ...], options: dict) -> None:
     """Apply `update` to NumPy views of the tensors; copies off the CPU are written back."""
     arrays = [None if t is None else _array(t) for t in tensors]
-    update(*arrays, **{name: _scalar(value) for name, value in options.items()})
+    scalars = {k: _scalar(v) if isinstance(v, torch.Tensor) else v for k, v in options.items()}
+    update(*arrays, **scalars)
     for t, a in zip(tensors, arrays, strict=True):
-        if t is not None and t.device.type != "cpu":
+        if t is not None and not t.is_cpu:
             t.copy_(torch.from_numpy(a))
