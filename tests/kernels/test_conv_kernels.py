@@ -393,13 +393,36 @@ def test_conv_full_grid_pads_rows_with_zeros(backend, gen, monkeypatch):
     _, want = reference(case, inputs, grad_y)
     arrays = [as_array(t, backend) for t in inputs]
     assert kernels(backend).conv_forward(*arrays, **case.options())[1].grid.row == 80  # > 71
+    _fresh_memory_is_nan(backend, monkeypatch)
+    _, grads = run_pair(backend, "conv", inputs, grad_y, ALL, **case.options())
+    assert_grads(grads, want, torch.float32)
+
+
+def _fresh_memory_is_nan(backend, monkeypatch) -> None:
+    """Every buffer the backend's kernels allocate uninitialised starts as NaN."""
     if backend == "numpy":
         monkeypatch.setattr(np, "empty", lambda shape, dtype=float: np.full(shape, np.nan, dtype))
     else:
         new_empty = torch.Tensor.new_empty
         monkeypatch.setattr(torch.Tensor, "new_empty", lambda t, *a: new_empty(t, *a).fill_(np.nan))
-    _, grads = run_pair(backend, "conv", inputs, grad_y, ALL, **case.options())
-    assert_grads(grads, want, torch.float32)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", CASES, ids=conv_id)
+def test_conv_writes_all_of_every_uninitialised_buffer(case: Case, backend, gen, monkeypatch):
+    """Whatever fresh memory holds, every row of the table gives torch's values: each buffer
+    left uninitialised (grad_x filled block by block from accumulators, cols, the grid's rows)
+    is written whole before it is read or returned."""
+    inputs = make_inputs(case, torch.float64, gen)
+    expected_y, _ = reference(case, inputs)
+    blocks = block_options(case, torch.float64, expected_y.shape[2:])
+    grad_y = make_grad_y(expected_y, gen)
+    _, expected_grads = reference(case, inputs, grad_y)
+    _fresh_memory_is_nan(backend, monkeypatch)
+    (y,), grads = run_pair(backend, "conv", inputs, grad_y, ALL, **case.options(), **blocks)
+    assert_close(y, expected_y, torch.float64)
+    assert_grads(grads, expected_grads, torch.float64)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -140,7 +140,10 @@ def conv_backward(cache: ConvCache, grad_y, needs):
         grad_bias = grad_y.sum(axis=(0, *range(2, grad_y.ndim))) if need_bias else None
         return None, grad_weight, grad_bias
     grad_y = grad_y.reshape(n, c_out, math.prod(geo.out))  # (N, C_out, P)
-    grad_x = None if not needs[0] else np.zeros(geo.x_shape, dtype)  # the taps add into it
+    # the taps add into grad_x itself (zeros), or into accumulators each copied into its whole
+    # block of grad_x
+    fresh = np.zeros if adds_into_grad_x(geo) else np.empty
+    grad_x = fresh(geo.x_shape, dtype) if needs[0] else None
     grad_bias = np.zeros(c_out, dtype) if need_bias else None
     rebuild = from_cols and cache.cols is None
     buffer = _cols_buffer(geo, dtype) if rebuild else None
