@@ -71,7 +71,8 @@ def _at_targets(safe, cdim: int) -> tuple:
 
 
 def _on_class_axis(a, cdim: int):
-    """(N, d1, ...) -> (N, 1, d1, ...): a size-1 class axis to broadcast along."""
+    """(N, d1, ...) -> (N, 1, d1, ...): a size-1 class axis to broadcast along (a reshape:
+    np.expand_dims costs about 2 us a call, measured here)."""
     shape = np.shape(a)
     return np.reshape(a, shape[:cdim] + (1,) + shape[cdim:])
 
