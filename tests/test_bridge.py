@@ -83,13 +83,39 @@ def test_unknown_backend():
         F.relu(torch.randn(3), backend="jax")
 
 
+INPLACE_OPS = {  # torch's in-place op, ours, on a tensor
+    "relu": (torch.relu_, lambda x, b: F.relu(x, inplace=True, backend=b)),
+    "leaky_relu": (
+        lambda x: torch.nn.functional.leaky_relu(x, 0.1, inplace=True),
+        lambda x, b: F.leaky_relu(x, 0.1, inplace=True, backend=b),
+    ),
+    "dropout": (
+        lambda x: torch.nn.functional.dropout(x, 0.5, inplace=True),
+        lambda x, b: F.dropout(x, 0.5, inplace=True, backend=b),
+    ),
+}
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_inplace_on_leaf_raises_like_torch(backend):
-    leaf = torch.randn(3, requires_grad=True)
-    with pytest.raises(RuntimeError):
-        torch.relu_(leaf)
-    with pytest.raises(RuntimeError):
-        F.relu(leaf, inplace=True, backend=backend)
+@pytest.mark.parametrize("op", INPLACE_OPS)
+def test_inplace_on_leaf_raises_like_torch(op, backend):
+    """torch's error for a leaf that requires grad, or a view of one, raised before anything
+    is written: the tensor is left as it was. Under no_grad the op runs, as torch's."""
+    theirs, ours = INPLACE_OPS[op]
+    leaf = torch.randn(6, requires_grad=True)
+    before = leaf.detach().clone()
+    for target in (leaf, leaf[1:4]):
+        messages = []
+        for run in (theirs, lambda t: ours(t, backend)):
+            with pytest.raises(RuntimeError) as raised:
+                run(target)
+            messages.append(str(raised.value))
+            assert torch.equal(leaf.detach(), before)
+        assert messages[0] == messages[1]
+    x = torch.randn(6, requires_grad=True)
+    with torch.no_grad():
+        ours(x, backend)
+    assert not torch.equal(x.detach(), before)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -44,6 +44,23 @@ def softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
+def check_inplace(input: torch.Tensor) -> None:
+    """torch's refusal of an in-place op on a leaf that requires grad, or on a view of one,
+    where grad is recorded: raised before anything is written (autograd's own check, after
+    the op, would leave the tensor changed)."""
+    if not (input.requires_grad and torch.is_grad_enabled()):
+        return
+    if input.is_leaf:
+        raise RuntimeError(
+            "a leaf Variable that requires grad is being used in an in-place operation."
+        )
+    base = input._base
+    if base is not None and base.is_leaf and base.requires_grad:
+        raise RuntimeError(
+            "a view of a leaf Variable that requires grad is being used in an in-place operation."
+        )
+
+
 def check_tensor(value, name: str) -> None:
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a Tensor, not {type(value).__name__}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from scratch.autograd import Call, kernel_function
-from scratch.functional._checks import check_tensor, softmax_dim, wrap_dim
+from scratch.functional._checks import check_inplace, check_tensor, softmax_dim, wrap_dim
 from scratch.kernels import DEFAULT_BACKEND, Backend
 from scratch.kernels.dtypes import check_dtype
 
@@ -35,6 +35,8 @@ def relu(
 ) -> torch.Tensor:
     """max(x, 0), as `torch.nn.functional.relu`; relu'(0) = 0. Shapes: any -> same."""
     check_tensor(input, "input")
+    if inplace:
+        check_inplace(input)
     return _ReLU.apply(Call.of(backend, inplace=inplace), input)
 
 
@@ -48,6 +50,8 @@ def leaky_relu(
     """x if x > 0 else negative_slope * x, as `torch.nn.functional.leaky_relu`."""
     check_tensor(input, "input")
     check_dtype("leaky_relu", backend, (input,))  # torch refuses the dtype before the slope
+    if inplace:
+        check_inplace(input)
     if inplace and negative_slope < 0:
         raise RuntimeError("leaky_relu: in-place with a negative slope is not supported")
     call = Call.of(backend, inplace=inplace, negative_slope=float(negative_slope))
@@ -141,6 +145,8 @@ def dropout(
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0 or input.numel() == 0:
         return input
+    if inplace:
+        check_inplace(input)
     with torch.no_grad():
         mask = torch.zeros_like(input) if p == 1 else torch.empty_like(input).bernoulli_(1 - p)
     return _Dropout.apply(Call.of(backend, inplace=inplace, p=float(p)), input, mask)
