@@ -143,6 +143,20 @@ def _check_same_kind(op: str, inputs: tuple) -> None:
     )
 
 
+def _inplace_target(module, name: str, t: torch.Tensor):
+    """For an in-place call on `t`: the array the backend's in-place kernel `name` writes into
+    (`writable(t)`, viewing t's memory), or None where the op instead computes a fresh output
+    that is copied into t (no such kernel, no writable view of t, or a non-contiguous t, whose
+    elements may overlap: copy_ then refuses those as torch does).
+
+    VGG16's first ReLU(inplace=True), (8, 64, 224, 224), forward and its own backward: 72-92 ->
+    32-36 ms (NumPy) and 114 -> 31 ms (torch), torch.nn's 12-16 ms (one thread, measured here)."""
+    writable = getattr(module, "writable", None)
+    if writable is None or getattr(module, name, None) is None or not t.is_contiguous():
+        return None
+    return writable(t)
+
+
 def _missing_gradient(op: str, grads: tuple, needs: tuple) -> None:
     for i, (g, need) in enumerate(zip(grads, needs)):
         if need and g is None:
@@ -159,6 +173,7 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
     # Over 40 lines on purpose: forward and backward are closures over `op`, read as one pair
     # with the class they become; each stays under 30 lines.
     forward_name, backward_name = f"{op}_forward", f"{op}_backward"  # looked up per call
+    inplace_name = f"{op}_forward_"  # optional: the in-place kernel
 
     def forward(ctx, call: Call, *inputs: torch.Tensor | None):
         if len(inputs) > 1:
@@ -170,17 +185,26 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
             if first.dtype in REDUCED:  # float16 / bfloat16: computed in float32, rounded once
                 module = opmath(op, module, first.dtype)  # (backward too, through ctx.module)
         from_tensor, to_tensor = module.from_tensor, module.to_tensor
-        arrays = tuple([None if t is None else from_tensor(t) for t in inputs])
-        outputs, cache = getattr(module, forward_name)(*arrays, **call.kwargs)
+        x = None
+        if call.inplace:
+            x = _inplace_target(module, inplace_name, inputs[0])
+        if x is None:
+            arrays = tuple([None if t is None else from_tensor(t) for t in inputs])
+            outputs, cache = getattr(module, forward_name)(*arrays, **call.kwargs)
+        else:  # the in-place kernel writes its output into x, the input's memory
+            arrays = (x, *[None if t is None else from_tensor(t) for t in inputs[1:]])
+            outputs, cache = x, getattr(module, inplace_name)(*arrays, **call.kwargs)
         device = first.device
         if isinstance(outputs, tuple):
             outs = outputs
             results = [to_tensor(o, device, arrays) for o in outputs]
             ctx.mark_non_differentiable(*results[1:])
         else:
-            outs, results = (outputs,), [to_tensor(outputs, device, arrays)]
+            outs = (outputs,)
+            results = [inputs[0] if x is not None else to_tensor(outputs, device, arrays)]
         if call.inplace:
-            inputs[0].copy_(results[0])
+            if x is None:
+                inputs[0].copy_(results[0])
             ctx.mark_dirty(inputs[0])
             results[0] = inputs[0]
         # The tensors whose memory the cache reads: saved so that autograd's version counter

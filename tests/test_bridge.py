@@ -118,6 +118,39 @@ def test_inplace_on_leaf_raises_like_torch(op, backend):
     assert not torch.equal(x.detach(), before)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_inplace_relu_writes_into_its_input(layout, backend, monkeypatch):
+    """A contiguous input is written by the backend's in-place kernel (relu_forward is never
+    called); a non-contiguous one gets the fresh output copied in. Either way the result is the
+    input itself, with torch's values and gradient, NaN included."""
+    kernels = scratch.autograd.kernels(backend)
+    if layout == "contiguous":
+        monkeypatch.setattr(kernels, "relu_forward", None)  # the in-place kernel only
+    base = torch.tensor([[-1.0, 2.0, float("nan")], [0.0, -0.0, 3.0]], dtype=torch.float64)
+    if layout == "transposed":
+        base = base.t()
+    leaf, theirs = base.clone().requires_grad_(), base.clone().requires_grad_()
+    x = leaf * 1
+    pointer = x.data_ptr()
+    y = F.relu(x, inplace=True, backend=backend)
+    expected = torch.relu_(theirs * 1)
+    assert y is x and y.data_ptr() == pointer
+    torch.testing.assert_close(y, expected, equal_nan=True, rtol=0, atol=0)
+    grad = torch.full_like(y, float("inf"))
+    y.backward(grad)
+    expected.backward(grad)
+    torch.testing.assert_close(leaf.grad, theirs.grad, equal_nan=True, rtol=0, atol=0)
+
+
+def test_numpy_backend_writes_in_place_on_the_cpu_only():
+    kernels = scratch.autograd.kernels("numpy")
+    x = torch.randn(3)
+    kernels.writable(x)[0] = 7.0
+    assert x[0] == 7.0
+    assert kernels.writable(torch.empty(3, device="meta")) is None
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_cuda_round_trip(backend):

@@ -5,6 +5,9 @@ A backend is a module with the same kernel pairs by name, `<op>_forward(*arrays,
 forward's array inputs, None where absent or not needed), plus its tensor <-> array conversion:
 `from_tensor(t) -> array` and `to_tensor(a, device, inputs) -> Tensor`. `numpy/` and `torch/` are
 the two built in; any module object that follows the contract is accepted as a backend.
+Optionally, for ops called with `inplace=True`: `<op>_forward_(x, *arrays, **options) -> cache`
+writes the output into `x` itself, which `writable(t) -> array | None` gives as a view of the
+tensor's memory; without them the op's fresh output is copied into the input.
 `windows` holds the integer arithmetic (window sizes, padding, conv geometry) they share.
 """
 

@@ -62,7 +62,7 @@ def _silent(kernel):
     return run
 
 
-for _name in [n for n in dir() if n.endswith(("_forward", "_backward"))]:
+for _name in [n for n in dir() if n.endswith(("_forward", "_forward_", "_backward"))]:
     globals()[_name] = _silent(globals()[_name])
 
 
@@ -75,6 +75,12 @@ def from_tensor(t: torch.Tensor) -> np.ndarray:
     a = t.numpy(force=True)
     a.setflags(write=False)  # kernels are pure: writing into an input is a bug
     return a
+
+
+def writable(t: torch.Tensor) -> np.ndarray | None:
+    """A writable NumPy view of `t`'s memory for an in-place kernel; None off the CPU (kernels
+    there see a copy, so the op's output is copied into `t` instead)."""
+    return t.numpy(force=True) if t.is_cpu and t.dtype != torch.bfloat16 else None
 
 
 def to_tensor(a: np.ndarray, device: torch.device, inputs: tuple) -> torch.Tensor:

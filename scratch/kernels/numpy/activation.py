@@ -10,6 +10,7 @@ from scipy.special import erf
 
 __all__ = [
     "relu_forward",
+    "relu_forward_",
     "relu_backward",
     "leaky_relu_forward",
     "leaky_relu_backward",
@@ -54,6 +55,12 @@ def relu_forward(x):
     # EPYC had run the array faster: 0.054 against 0.136 ms); 2x at every size measured here.
     y = np.maximum(x, 0)
     return y, ReLUCache(y <= 0)
+
+
+def relu_forward_(x):
+    """`relu_forward` written into x itself (`inplace=True`, see scratch.kernels): its cache."""
+    np.maximum(x, 0, out=x)
+    return ReLUCache(x <= 0)
 
 
 def relu_backward(cache: ReLUCache, grad_y, needs):

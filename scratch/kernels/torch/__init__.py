@@ -23,6 +23,11 @@ def from_tensor(t: torch.Tensor) -> torch.Tensor:
     return t.detach()
 
 
+def writable(t: torch.Tensor) -> torch.Tensor:
+    """`t` detached, for an in-place kernel to write into: the same memory."""
+    return t.detach()
+
+
 def _storage(t: torch.Tensor) -> int:
     return t.untyped_storage().data_ptr()
 
