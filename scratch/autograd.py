@@ -185,9 +185,7 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
             if first.dtype in REDUCED:  # float16 / bfloat16: computed in float32, rounded once
                 module = opmath(op, module, first.dtype)  # (backward too, through ctx.module)
         from_tensor, to_tensor = module.from_tensor, module.to_tensor
-        x = None
-        if call.inplace:
-            x = _inplace_target(module, inplace_name, inputs[0])
+        x = _inplace_target(module, inplace_name, inputs[0]) if call.inplace else None
         if x is None:
             arrays = tuple([None if t is None else from_tensor(t) for t in inputs])
             outputs, cache = getattr(module, forward_name)(*arrays, **call.kwargs)
@@ -199,9 +197,10 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
             outs = outputs
             results = [to_tensor(o, device, arrays) for o in outputs]
             ctx.mark_non_differentiable(*results[1:])
-        else:
-            outs = (outputs,)
-            results = [inputs[0] if x is not None else to_tensor(outputs, device, arrays)]
+        elif x is None:
+            outs, results = (outputs,), [to_tensor(outputs, device, arrays)]
+        else:  # the in-place kernel's output is the input itself
+            outs, results = (x,), [inputs[0]]
         if call.inplace:
             if x is None:
                 inputs[0].copy_(results[0])

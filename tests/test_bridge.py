@@ -143,6 +143,17 @@ def test_inplace_relu_writes_into_its_input(layout, backend, monkeypatch):
     torch.testing.assert_close(leaf.grad, theirs.grad, equal_nan=True, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reduced_precision_ops_do_not_see_in_place_kernels(backend):
+    """An op computed in float32 for a float16 input copies its rounded output in: in-place
+    kernels compute in the input's dtype, so the float32 view of a backend hides them."""
+    from scratch.kernels.dtypes import opmath
+
+    view = opmath("leaky_relu", scratch.autograd.kernels(backend), torch.float16)
+    assert getattr(view, "relu_forward_", None) is None
+    assert view.relu_forward is not None
+
+
 def test_numpy_backend_writes_in_place_on_the_cpu_only():
     kernels = scratch.autograd.kernels("numpy")
     x = torch.randn(3)

@@ -191,6 +191,8 @@ class _Opmath:
         self.module, self.dtype, self.native_backward = module, dtype, native_backward
 
     def __getattr__(self, name: str) -> Any:  # the kernels, shares, host_copy
+        if name.endswith("_forward_"):  # an in-place kernel computes in `dtype`: not seen here,
+            raise AttributeError(name)  # so the op's float32 output is copied in instead
         attr = getattr(self.module, name)  # looked up per call, as the bridge does
         if name.endswith("_forward"):
             return self._saving_rounded(attr)
