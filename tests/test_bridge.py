@@ -112,10 +112,15 @@ def test_inplace_on_leaf_raises_like_torch(op, backend):
             messages.append(str(raised.value))
             assert torch.equal(leaf.detach(), before)
         assert messages[0] == messages[1]
-    x = torch.randn(6, requires_grad=True)
-    with torch.no_grad():
-        ours(x, backend)
-    assert not torch.equal(x.detach(), before)
+    changed = []  # under no_grad the op runs on the leaf, as torch's (dropout: the same mask)
+    for run in (theirs, lambda t: ours(t, backend)):
+        x = torch.tensor([-1.0, 2.0, -3.0, 4.0, -5.0, 6.0], requires_grad=True)
+        torch.manual_seed(0)
+        with torch.no_grad():
+            run(x)
+        changed.append(x.detach())
+    assert torch.equal(changed[0], changed[1])
+    assert not torch.equal(changed[0], torch.tensor([-1.0, 2.0, -3.0, 4.0, -5.0, 6.0]))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

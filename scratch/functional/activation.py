@@ -52,8 +52,8 @@ def leaky_relu(
     check_dtype("leaky_relu", backend, (input,))  # torch refuses the dtype before the slope
     if inplace:
         check_inplace(input)
-    if inplace and negative_slope < 0:
-        raise RuntimeError("leaky_relu: in-place with a negative slope is not supported")
+        if negative_slope < 0:
+            raise RuntimeError("leaky_relu: in-place with a negative slope is not supported")
     call = Call.of(backend, inplace=inplace, negative_slope=float(negative_slope))
     return _LeakyReLU.apply(call, input)
 
