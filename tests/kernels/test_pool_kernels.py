@@ -198,6 +198,34 @@ def test_max_pool_broadcast_grad(backend, gen):
     _check(backend, "max_pool", x, options | dict(ceil_mode=False), pool, gen, grad)
 
 
+BITS = {torch.float64: torch.int64, torch.float32: torch.int32}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
+@pytest.mark.parametrize(
+    "case",
+    [c for c in MAX_CASES if c.layout == "contiguous" and c.fill in ("randn", "ints")],
+    ids=lambda c: row_id("maxpool", len(c.shape) - 2, c.name),
+)
+def test_max_pool_grad_bit_for_bit(case: MaxCase, dtype, backend, gen):
+    """grad_x bit for bit torch's, which adds each window's gradient into zeros in row-major
+    window order: overlapping windows' sums in that order, and 0 + -0.0 = +0.0 (disjoint
+    windows too). The upstream gradient holds -0.0, NaN and inf."""
+    d = len(case.shape) - 2
+    x = _input(case.shape, case.fill, case.layout, dtype, gen)
+    x_ref = x.clone().requires_grad_()
+    args = (case.kernel, case.stride, case.padding, case.dilation, case.ceil_mode)
+    y = getattr(F, f"max_pool{d}d")(x_ref, *args)
+    grad = torch.randn(y.shape, generator=gen, dtype=torch.float64).to(dtype)
+    grad.view(-1)[::3] = -0.0
+    grad.view(-1)[1::13] = math.nan
+    grad.view(-1)[2::17] = -math.inf
+    (want,) = torch.autograd.grad(y, x_ref, grad)
+    _, (got,) = run_pair(backend, "max_pool", (x,), grad, (True,), **_max_options(case, d))
+    assert torch.equal(got.view(BITS[dtype]), want.view(BITS[dtype]))
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(
     "shape, kernel, stride, padding, dilation",

@@ -131,14 +131,20 @@ def _first_max(xp: np.ndarray, taps: list[tuple], first_tap: np.ndarray):
 
 
 def max_pool_backward(cache: MaxPoolCache, grad_y, needs):
-    """grad_x: each grad_y goes to its window's argmax, added where windows overlap."""
+    """grad_x: each grad_y goes to its window's argmax, added where windows overlap.
+
+    Bit for bit torch's CPU kernel, which adds each window's gradient into zeros, window by
+    window in row-major order: where windows overlap, the taps are added in reverse (a later
+    tap belongs to an earlier window); where they are disjoint, each is assigned 0 + grad_y
+    (so -0.0 arrives as +0.0).
+    """
     if not needs[0]:
         return (None,)
     grad_xp = np.zeros(cache.padded, grad_y.dtype)
-    bits = _bits(grad_y)
+    bits = _bits(grad_y + 0 if cache.disjoint else grad_y)  # the sum with zeros, once
     mask = np.empty(grad_y.shape, bits.dtype)
     picked = None if cache.disjoint else np.empty(grad_y.shape, bits.dtype)
-    for t, index in enumerate(cache.taps):
+    for t, index in reversed(list(enumerate(cache.taps))):
         # grad_y's bits where tap t is the argmax, +0.0 elsewhere: branch-free, and a NaN or inf
         # gradient stays where torch puts it (grad_y * mask would spread NaN to the other taps)
         np.negative(np.equal(cache.tap, t, out=mask), out=mask)  # 0 or -1 (all bits set)
