@@ -101,17 +101,22 @@ def test_silent_wrapper_restores_error_state(monkeypatch, public):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("size", [7, 20_000], ids=["small", "large"])  # both relu_backward paths
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
-def test_relu_mask_bits(backend, size, dtype, gen):
-    """ReLU's gradient bit for bit as torch's threshold_backward: NaN inputs pass the gradient,
-    a NaN or inf gradient is dropped (to +0.0) where masked, -0.0 gradients pass as -0.0."""
+@pytest.mark.parametrize("inplace", [False, True], ids=["out-of-place", "inplace"])
+def test_relu_mask_bits(backend, size, dtype, inplace, gen):
+    """ReLU bit for bit as torch's: relu(-0.0) is -0.0 and NaN stays NaN; the gradient as
+    threshold_backward's: NaN inputs pass it, a NaN or inf gradient is dropped (to +0.0) where
+    masked, -0.0 gradients pass as -0.0."""
     specials = torch.tensor([NAN, 0.0, -0.0, INF, -INF, 1.0, -1.0], dtype=dtype)
     x = torch.cat([specials, torch.randn(size - 7, generator=gen, dtype=dtype)])
     g = torch.cat([torch.tensor([1.0, NAN, INF, -0.0, NAN, -0.0, -INF], dtype=dtype),
                    torch.randn(size - 7, generator=gen, dtype=dtype)])  # fmt: skip
     leaf = x.clone().requires_grad_()
-    (want,) = torch.autograd.grad(torch.relu(leaf), leaf, g)
-    (got,) = torch.autograd.grad(SF.relu(leaf, backend=backend), leaf, g)
+    want = torch.relu(leaf * 1)  # through a product, which in-place ops may overwrite
+    got = SF.relu(leaf * 1, inplace=inplace, backend=backend)
     bits = {torch.float32: torch.int32, torch.float64: torch.int64}[dtype]
+    assert torch.equal(got.detach().view(bits), want.detach().view(bits))
+    (want,) = torch.autograd.grad(want, leaf, g)
+    (got,) = torch.autograd.grad(got, leaf, g)
     assert torch.equal(got.view(bits), want.view(bits))
 
 
