@@ -106,6 +106,18 @@ ARGUMENTS = {
         lambda f: f.nll_loss(torch.randn(2, 3), torch.tensor([0, 1]), ignore_index=1.0),
         TypeError,
     ),
+    "batchnorm-train-running-mean-alone": (
+        lambda f: f.batch_norm(torch.randn(4, 3), torch.zeros(3), None, training=True),
+        ValueError,
+    ),
+    "batchnorm-train-running-var-alone": (
+        lambda f: f.batch_norm(torch.randn(4, 3), None, torch.ones(3), training=True),
+        ValueError,
+    ),
+    "batchnorm-train-running-mean-alone-float64": (  # both-or-neither before the dtypes
+        lambda f: f.batch_norm(torch.randn(4, 3), torch.zeros(3).double(), None, training=True),
+        ValueError,
+    ),
     "conv2d-zero-kernel": (
         lambda f: f.conv2d(torch.randn(1, 1, 4, 4), torch.ones(2, 1, 0, 0)),
         RuntimeError,

@@ -35,18 +35,24 @@ def _check(input, running_mean, running_var, weight, bias, training, eps, backen
             f"batch_norm: input of shape {tuple(input.shape)} has no channels, but a per-channel "
             "weight or bias is given (index 0 out of range)"
         )
-    check_dtype("batch_norm", backend, (input,))  # before the buffers' dtypes, as torch
-    tensors = {"running_mean": running_mean, "running_var": running_var}
-    for name, t in {**tensors, "weight": weight, "bias": bias}.items():
+    # torch's order: each per-channel tensor's presence and shape, both running stats or
+    # neither, then the input's dtype, then theirs
+    stats = {"running_mean": running_mean, "running_var": running_var}
+    tensors = {**stats, "weight": weight, "bias": bias}
+    for name, t in tensors.items():
         if t is None:
-            if name in tensors and not training:
+            if name in stats and not training:
                 raise RuntimeError(f"{name} must be defined in evaluation mode")
         elif tuple(t.shape) != (input.shape[1],):
             raise RuntimeError(
                 f"{name} should contain {input.shape[1]} elements not {t.numel()} "
                 f"(shape {tuple(t.shape)}, input {tuple(input.shape)})"
             )
-        elif t.dtype != input.dtype:
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("running_mean and running_var must either both be None or neither be None")
+    check_dtype("batch_norm", backend, (input,))
+    for name, t in tensors.items():
+        if t is not None and t.dtype != input.dtype:
             raise RuntimeError(f"batch_norm: {name} is {t.dtype} but input is {input.dtype}")
 
 
