@@ -24,6 +24,7 @@ __all__ = [
     "steps_in_order",
     "BCE_EPSILON",
     "AvgPoolPlan",
+    "avg_pool_adds_into_zero",
     "ClassTargets",
     "MaxPoolPlan",
     "avg_pool_plan",
@@ -121,6 +122,19 @@ def channels_last_dense(shape: Ints, strides: Ints) -> bool:
                 return False
             expected *= shape[d]
     return True
+
+
+def avg_pool_adds_into_zero(divisor_override: int | None, shape: Ints, strides: Ints) -> bool:
+    """Whether torch's avg-pool writes `0 + sum / divisor` (its channels-first kernels, which
+    add each mean into a zeroed output) where only a negative divisor_override makes that
+    differ from `sum / divisor`: +0.0 for a zero sum, not -0.0. Its 2-d channels-last kernel
+    (a channels-last 4-d input that is not also contiguous) writes the quotient itself."""
+    if divisor_override is None or divisor_override >= 0:
+        return False
+    contiguous = all(
+        n == 1 or s == math.prod(shape[d + 1 :]) for d, (n, s) in enumerate(zip(shape, strides))
+    )
+    return contiguous or not (len(shape) == 4 and channels_last_dense(shape, strides))
 
 
 class MaxPoolPlan(NamedTuple):

@@ -163,7 +163,7 @@ def softmax_forward(x, *, dim: int):
 
 def softmax_backward(cache: SoftmaxCache, grad_y, needs):
     y, dim = cache
-    return (y * (grad_y - (grad_y * y).sum(axis=dim, keepdims=True)),)
+    return (y * (grad_y - (grad_y * y).sum(axis=dim, keepdims=True, initial=_start(y, dim))),)
 
 
 def log_softmax_forward(x, *, dim: int):
@@ -175,4 +175,11 @@ def log_softmax_forward(x, *, dim: int):
 
 def log_softmax_backward(cache: SoftmaxCache, grad_y, needs):
     y, dim = cache
-    return (grad_y - np.exp(y) * grad_y.sum(axis=dim, keepdims=True),)
+    return (grad_y - np.exp(y) * grad_y.sum(axis=dim, keepdims=True, initial=_start(y, dim)),)
+
+
+def _start(y, dim: int) -> float:
+    """Where torch's softmax backward starts its row sums: along the last dim (its lastdim
+    kernel) from the first term, as -0.0 (the sum's true identity; a row of -0.0 gradients then
+    comes back +0.0), along any other from +0.0, as NumPy's sum."""
+    return -0.0 if dim >= y.ndim - 1 else 0.0

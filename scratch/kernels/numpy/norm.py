@@ -90,7 +90,7 @@ def _batch_stats(x: np.ndarray, eps: float, dense: bool):
 
 def _normalize(x, mean, invstd, weight, bias, dense: bool) -> np.ndarray:
     """y in torch's CPU form: x * alpha + beta per channel for a dense x (one pass over x), the
-    strided path's ((x - mean) * invstd) * weight + bias otherwise (0 where x equals the mean).
+    strided path's ((x - mean) * invstd) * weight + bias otherwise (a missing bias is 0, added).
     A dense float16 x is computed in float32 and rounded once; a strided one in float16, each
     step rounded, as torch's strided path does."""
     acc = _acc(x.dtype) if dense else x.dtype
@@ -99,11 +99,10 @@ def _normalize(x, mean, invstd, weight, bias, dense: bool) -> np.ndarray:
         y = np.subtract(x, _channel(mean, x.ndim), dtype=acc) * _channel(invstd, x.ndim)
         if weight is not None:
             y *= _channel(weight, x.ndim)
-        if bias is not None:
-            y += _channel(bias, x.ndim)
+        y += 0 if bias is None else _channel(bias, x.ndim)  # torch adds a 0 bias: -0.0 -> +0.0
     else:
         alpha = invstd if weight is None else invstd * weight  # (C,)
-        beta = -mean * alpha if bias is None else bias - mean * alpha  # (C,)
+        beta = (0 if bias is None else bias) - mean * alpha  # (C,): 0 - 0 is +0.0
         if acc == np.float32:
             # torch's vectorized kernel fuses the multiply-add, one rounding: a product of two
             # float32 values is exact in float64, so this is its result where 1e30 * alpha and

@@ -16,6 +16,7 @@ import numpy as np
 from scratch.kernels import Ints
 from scratch.kernels.numpy._torchsum import as_torch_float, torch_sum
 from scratch.kernels.shared import (
+    avg_pool_adds_into_zero,
     avg_pool_plan,
     check_adaptive_grad,
     max_pool_plan,
@@ -123,7 +124,9 @@ def _first_max(xp: np.ndarray, taps: list[tuple], first_tap: np.ndarray):
         np.copyto(value, xp[index])
         np.greater(value, best, out=moved)
         moved |= np.isnan(value, out=nan)
-        np.maximum(best, value, out=best)  # NaN propagates, as torch's max
+        # NaN propagates, as torch's max; at a tie (+0.0 and -0.0) np.maximum returns its second
+        # operand, the earlier max, which torch keeps; of two NaNs its first, the later NaN
+        np.maximum(value, best, out=best)
         # taps come in increasing order, so the last tap that moved the max is the largest:
         # a branch-free max instead of a masked copy (4x slower on a random mask)
         np.maximum(tap, np.multiply(moved, kind.type(t), out=step), out=tap)
@@ -179,7 +182,8 @@ def avg_pool_forward(
     spatial = x.shape[-len(kernel_size) :]
     plan = avg_pool_plan(spatial, kernel_size, stride, padding, ceil_mode, count_include_pad)
     xp, taps, wide = _pad(x, plan.lo, plan.hi, 0), plan.taps, _wide(x.dtype)
-    y = xp[taps[0]].astype(wide)  # (N, C, *out): the window sums (float16: in float32)
+    # (N, C, *out): the window sums (float16: in float32), from 0 as torch's (-0.0 + 0 is +0.0)
+    y = np.add(xp[taps[0]], 0, dtype=wide)
     for index in taps[1:]:
         y += xp[index]
     if divisor_override is not None:
@@ -187,6 +191,8 @@ def avg_pool_forward(
     else:
         divisor = _grid(plan.counts, np.multiply, np.int64).astype(wide)  # exact: small ints
     y /= divisor
+    if avg_pool_adds_into_zero(divisor_override, x.shape, [s // x.itemsize for s in x.strides]):
+        y += 0
     return y.astype(x.dtype, copy=False), AvgPoolCache(divisor, xp.shape, plan.lo, spatial, taps)
 
 

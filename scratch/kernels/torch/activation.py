@@ -170,7 +170,7 @@ def softmax_forward(x, *, dim: int):
 
 def softmax_backward(cache: SoftmaxCache, grad_y, needs):
     y, dim = cache
-    return (y * (grad_y - (grad_y * y).sum(dim=dim, keepdim=True)),)
+    return (y * (grad_y - _row_sum(grad_y * y, dim)),)
 
 
 def log_softmax_forward(x, *, dim: int):
@@ -182,4 +182,16 @@ def log_softmax_forward(x, *, dim: int):
 
 def log_softmax_backward(cache: SoftmaxCache, grad_y, needs):
     y, dim = cache
-    return (grad_y - y.exp() * grad_y.sum(dim=dim, keepdim=True),)
+    return (grad_y - y.exp() * _row_sum(grad_y, dim),)
+
+
+def _row_sum(t, dim: int):
+    """t's sums along dim as torch's softmax backward reduces them: along the last dim (its
+    lastdim kernel) from the first term, so a row of -0.0 sums to -0.0 (the sum's true
+    identity; torch.sum starts from +0.0) and a -0.0 gradient comes back +0.0; along any other
+    dim from +0.0. The zero test reads the row sums only, on the CPU (on a GPU it would wait)."""
+    total = t.sum(dim=dim, keepdim=True)
+    if dim < t.dim() - 1 or (t.is_cpu and bool(total.ne(0).all())):
+        return total
+    all_negative_zero = (t.signbit() & (t == 0)).all(dim=dim, keepdim=True)
+    return torch.where(all_negative_zero, -0.0, total)

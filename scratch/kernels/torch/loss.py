@@ -54,12 +54,14 @@ def _class_targets(target, weight, ignore_index: int, cdim: int, dtype) -> share
     return shared.ClassTargets(safe.unsqueeze(cdim), valid, w_t, w_t.sum())
 
 
-def _pick(a, targets: shared.ClassTargets, cdim: int):
-    """weight[t_i] a[i, t_i], t_i on the class axis; 0 at ignored targets even if a is -inf."""
+def _neg_pick(a, targets: shared.ClassTargets, cdim: int):
+    """-a[i, t_i] weight[t_i], t_i on the class axis, as torch's NLL; +0.0 at ignored targets
+    (torch writes 0 there), even if a is -inf."""
     if a.shape[cdim] == 0:  # no classes (every target ignored): nothing to pick
         return torch.zeros_like(targets.w_t)
     picked = torch.gather(a, cdim, targets.index).squeeze(cdim)  # (N, d1, ...)
-    return targets.w_t * torch.where(targets.valid, picked, 0)
+    picked = targets.w_t * torch.where(targets.valid, -picked, 0)
+    return picked + 0 if cdim == 0 else picked  # unbatched: torch sums from 0 (-0.0 -> +0.0)
 
 
 def _class_grad_scale(g, targets: shared.ClassTargets, reduction: str, cdim: int):
@@ -100,7 +102,7 @@ def cross_entropy_forward(x, target, weight, *, ignore_index, reduction, label_s
         loss = _reduce(-(weighted(logp, w) * t).sum(dim=cdim), reduction, n_rows)
         return loss, CrossEntropyCache(logp, t, w, eps, reduction, cdim)
     targets = _class_targets(target, weight, ignore_index, cdim, x.dtype)
-    loss = _reduce(-_pick(logp, targets, cdim), reduction, targets.total)
+    loss = _reduce(_neg_pick(logp, targets, cdim), reduction, targets.total)
     if eps > 0:
         # torch: (1 - eps) nll + eps / C * smooth, both parts over the same denominator
         # C = 0: eps / C is inf, as in torch, and the empty smoothing sum times it is NaN
@@ -130,6 +132,16 @@ def _class_ce_grad(cache: CrossEntropyCache, grad_y):
     logp, targets, w, eps, reduction, cdim = cache
     n_classes = logp.shape[cdim]
     c = _class_grad_scale(grad_y, targets, reduction, cdim)  # (N, 1, d1, ...)
+    if eps == 0 and n_classes:
+        # torch's two steps: NLL's gradient h = -w_t c at the target (0 elsewhere), then
+        # log_softmax's g - softmax * sum(g), the sum h + 0: the same values, and NaN, inf and
+        # signed zeros where torch has them (an inf upstream gradient: NaN at the target only)
+        valid = targets.valid.unsqueeze(cdim)
+        hit = torch.where(valid, -targets.w_t.unsqueeze(cdim) * c, 0)  # (N, 1, d1, ...)
+        grad_x = torch.exp(logp)
+        grad_x *= hit + 0  # softmax * sum(g)
+        at_target = hit - torch.gather(grad_x, cdim, targets.index)
+        return torch.sub(0, grad_x, out=grad_x).scatter_(cdim, targets.index, at_target)
     hit = (1 - eps) * targets.w_t.unsqueeze(cdim) * c
     spread = eps if w is None else eps / max(n_classes, 1) * w.sum()
     grad_x = torch.exp(logp)  # softmax (N, C, d1, ...), ours to update in place
@@ -157,7 +169,7 @@ def nll_loss_forward(x, target, weight, *, ignore_index, reduction):
     """
     cdim = class_axis(x.ndim)
     targets = _class_targets(target, weight, ignore_index, cdim, x.dtype)
-    loss = _reduce(-_pick(x, targets, cdim), reduction, targets.total)
+    loss = _reduce(_neg_pick(x, targets, cdim), reduction, targets.total)
     return loss, NllLossCache(targets, tuple(x.shape), reduction, cdim)
 
 
@@ -170,7 +182,9 @@ def nll_loss_backward(cache: NllLossCache, grad_y, needs):
     grad_x = torch.zeros(shape, dtype=c.dtype, device=c.device)
     if not shape[cdim]:  # no classes: an empty gradient
         return grad_x, None, None
-    return grad_x.scatter_(cdim, targets.index, -targets.w_t.unsqueeze(cdim) * c), None, None
+    # an ignored sample's safe index is class 0: +0.0 stays there, as torch leaves it
+    hit = torch.where(targets.valid.unsqueeze(cdim), -targets.w_t.unsqueeze(cdim) * c, 0)
+    return grad_x.scatter_(cdim, targets.index, hit), None, None
 
 
 class MseLossCache(NamedTuple):
@@ -198,13 +212,18 @@ def mse_loss_forward(x, target, weight, *, reduction):
 
 def mse_loss_backward(cache: MseLossCache, grad_y, needs):
     diff, weight, denominator, x_shape, target_shape = cache
-    grad = 2 * diff * grad_y
-    if weight is not None:
-        grad = grad * weight
-    if denominator is not None:
-        grad = grad / denominator
-    grad_x = _sum_to(grad, x_shape) if needs[0] else None
-    grad_t = -_sum_to(grad, target_shape) if needs[1] else None
+
+    def grad(d):  # 2 d g (times the weight, over the denominator), d = x - t or t - x
+        g = 2 * d * grad_y
+        if weight is not None:
+            g = g * weight
+        if denominator is not None:
+            g = g / denominator
+        return g
+
+    grad_x = _sum_to(grad(diff), x_shape) if needs[0] else None
+    # torch's own target gradient, from t - x (0 - diff: +0.0 where x == t, not -0.0)
+    grad_t = _sum_to(grad(0 - diff), target_shape) if needs[1] else None
     return grad_x, grad_t, None
 
 

@@ -103,19 +103,19 @@ def _batch_stats(x: torch.Tensor, eps: float, strided: bool):
 
 def _normalize(x, mean, invstd, weight, bias, strided: bool) -> torch.Tensor:
     """y in torch's CPU form: x * alpha + beta per channel (one pass over x), or on the strided
-    path ((x - mean) * invstd) * weight + bias (0 where x equals the mean). A half-type x is
-    computed in float32 and rounded once, but on the strided path in its dtype, each step
-    rounded, as torch's does."""
+    path ((x - mean) * invstd) * weight + bias (a missing bias is 0, added: -0.0 becomes
+    +0.0). A half-type x is computed in float32 and rounded once, but on the strided path in
+    its dtype, each step rounded, as torch's does."""
     acc = x.dtype if strided else _acc(x.dtype)
     mean, invstd, weight, bias = _up(acc, mean, invstd, weight, bias)
     if strided:
         y = (x - _channel(mean, x.ndim)).mul_(_channel(invstd, x.ndim))  # (N, C, *)
         if weight is not None:
             y.mul_(_channel(weight, x.ndim))
-        y = y if bias is None else y.add_(_channel(bias, x.ndim))
+        y = y.add_(0) if bias is None else y.add_(_channel(bias, x.ndim))  # torch adds a 0 bias
     else:
         alpha = invstd if weight is None else invstd * weight  # (C,)
-        beta = -mean * alpha if bias is None else bias - mean * alpha  # (C,)
+        beta = (0 if bias is None else bias) - mean * alpha  # (C,): 0 - 0 is +0.0
         if acc == torch.float32 and x.is_cpu:
             # torch's CPU kernel fuses the multiply-add, one rounding, which addcmul does only
             # where it vectorizes: a product of two float32 values is exact in float64, so this

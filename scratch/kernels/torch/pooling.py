@@ -15,6 +15,7 @@ import torch
 
 from scratch.kernels import Ints
 from scratch.kernels.shared import (
+    avg_pool_adds_into_zero,
     avg_pool_plan,
     check_adaptive_grad,
     max_pool_plan,
@@ -118,6 +119,15 @@ def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode, re
         y, indices = _first_max(xp, taps, starts, offsets, start)
         if y.is_floating_point() and y.sum().isnan():  # a NaN in some window (or inf - inf)
             y, indices = _first_max_nan(xp, taps, starts, offsets, start)
+        elif y.is_floating_point() and 1 in stride:
+            # torch.maximum keeps its first operand at a +0.0 / -0.0 tie where it runs
+            # elementwise (strided taps, tails) and its second where it vectorizes (a stride-1
+            # tap's contiguous rows): zeros take the sign of x at torch's argmax (a hollow
+            # window's index may lie past the plane: clamped, its -inf is no zero)
+            planes, size = math.prod(x.shape[:2]), math.prod(spatial)  # explicit: any may be 0
+            at = indices.expand(y.shape).reshape(planes, math.prod(plan.out))
+            picked = x.reshape(planes, size).gather(1, at.clamp(max=max(size - 1, 0)))
+            y = torch.where(y == 0, picked.view(y.shape), y)
     outputs = (y, indices.to(torch.int64)) if return_indices else y
     if not any(map(any, plan.hollow)):
         return outputs, MaxPoolCache(indices, tuple(x.shape), False)
@@ -201,14 +211,19 @@ def avg_pool_forward(
     spatial = tuple(x.shape[-len(kernel_size) :])
     plan = avg_pool_plan(spatial, kernel_size, stride, padding, ceil_mode, count_include_pad)
     xp, taps = _pad(x, plan.lo, plan.hi, 0.0), plan.taps
-    acc = xp[taps[0]].to(_acc_dtype(x.dtype), memory_format=torch.contiguous_format, copy=True)
+    # the window sums, from 0 as torch's (-0.0 + 0 is +0.0), half types in float32
+    acc = torch.empty(xp[taps[0]].shape, dtype=_acc_dtype(x.dtype), device=x.device)
+    torch.add(xp[taps[0]], 0, out=acc)
     for index in taps[1:]:
         acc += xp[index]
     if divisor_override is not None:
         divisor = divisor_override
     else:
         divisor = _grid(plan.counts, torch.mul, x, torch.int64).to(acc.dtype)  # exact: small ints
-    y = (acc / divisor).to(x.dtype)
+    y = acc / divisor
+    if avg_pool_adds_into_zero(divisor_override, tuple(x.shape), x.stride()):
+        y += 0
+    y = y.to(x.dtype)
     return y, AvgPoolCache(divisor, tuple(xp.shape), plan.lo, spatial, taps)
 
 
