@@ -139,6 +139,71 @@ def test_linear_vector_weight_as_torch():
     torch.testing.assert_close(F.linear(x, w), TF.linear(x, w))
 
 
+# (input shape, bias shape) that torch broadcasts on every path, with a (4, 3) weight
+BROADCAST_BIAS = [
+    ((2, 3), (1,)),
+    ((2, 3), ()),
+    ((5, 2, 3), (1,)),
+    ((5, 2, 3), ()),
+    ((3,), (1,)),
+    ((0, 3), (1,)),
+    ((2, 3), (2, 4)),
+    ((2, 3), (2, 1)),
+    ((2, 3), (1, 4)),
+    ((2, 3), (1, 1)),
+    ((0, 3), (0, 4)),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("x_shape, bias_shape", BROADCAST_BIAS, ids=str)
+def test_linear_broadcast_bias_as_torch(x_shape, bias_shape, backend, gen):
+    """A bias torch broadcasts into the output: its values, and every gradient (the bias's
+    summed where it was broadcast), in float64; gradcheck too."""
+
+    def leaf(*shape):
+        return torch.randn(shape, generator=gen, dtype=torch.float64).requires_grad_()
+
+    x, w, b = leaf(*x_shape), leaf(4, 3), leaf(*bias_shape)
+    want = TF.linear(x, w, b)
+    got = F.linear(x, w, b, backend=backend)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    g = torch.randn(want.shape, generator=gen, dtype=torch.float64)
+    grads = torch.autograd.grad(got, (x, w, b), g), torch.autograd.grad(want, (x, w, b), g)
+    for a, c in zip(*grads):
+        assert a.shape == c.shape
+        torch.testing.assert_close(a, c, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda x, w, b: F.linear(x, w, b, backend=backend), (x, w, b))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "x_shape, bias_shape, torch_computes",
+    [
+        ((2, 3), (5,), False),
+        ((2, 3), (2,), False),
+        ((2, 3), (3, 2, 4), False),
+        ((5, 2, 3), (2, 1), False),
+        ((3,), (1, 1), False),
+        # torch computes these on one path and refuses their neighbours: scratch refuses
+        ((5, 2, 3), (2, 4), True),
+        ((3,), (1, 4), True),
+    ],
+    ids=str,
+)
+def test_linear_bias_refused(x_shape, bias_shape, torch_computes, backend):
+    """A bias torch refuses raises its RuntimeError; one whose fate depends on torch's internal
+    path raises scratch's, naming both shapes: never a result torch would not give."""
+    x, w, b = torch.randn(x_shape), torch.randn(4, 3), torch.randn(bias_shape)
+    if torch_computes:
+        TF.linear(x, w, b)
+    else:
+        with pytest.raises(RuntimeError):
+            TF.linear(x, w, b)
+    with pytest.raises(RuntimeError, match="scratch linear" if torch_computes else "bias"):
+        F.linear(x, w, b, backend=backend)
+
+
 # --- In-place change of a cached tensor before backward -----------------------------------------
 
 

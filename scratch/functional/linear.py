@@ -43,11 +43,37 @@ def linear(
             f"shape {tuple(weight.shape)}: expected input (*, {weight.shape[-1]}) and a 2-d weight"
         )
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
-        raise RuntimeError(
-            f"linear: bias of shape {tuple(bias.shape)} does not match weight of shape "
-            f"{tuple(weight.shape)}: expected ({weight.shape[0]},)"
-        )
+        _check_broadcast_bias(input, weight, bias)
     return _Linear.apply(Call.of(backend), input, weight, bias)
+
+
+def _check_broadcast_bias(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    """A bias other than (out_features,) that torch broadcasts on every path: () or (1,) for
+    any input, or for a 2-d input one that expands to (N, out_features), as torch's addmm.
+
+    Where torch's answer depends on its internal path (a 2-d bias with another input rank:
+    (1, out) passes with a 1-d input, (1, 1) does not), scratch refuses, naming both shapes.
+    """
+    out, shape = weight.shape[0], tuple(bias.shape)
+    if bias.dim() <= 1 and bias.numel() in (1, out):
+        return
+    rows = input.shape[0] if input.dim() == 2 else None
+    if bias.dim() == 2 and rows is not None:
+        if all(b in (1, n) for b, n in zip(shape, (rows, out))):
+            return
+        raise RuntimeError(
+            f"linear: bias of shape {shape} cannot be expanded to the output's ({rows}, {out})"
+        )
+    if bias.dim() <= 1:
+        raise RuntimeError(
+            f"linear: bias of shape {shape} does not match weight of shape "
+            f"{tuple(weight.shape)}: expected ({out},), (1,) or ()"
+        )
+    raise RuntimeError(
+        f"scratch linear: a bias of shape {shape} with an input of shape "
+        f"{tuple(input.shape)} is not supported (torch's result depends on its internal path): "
+        f"use a bias of shape ({out},), (1,) or (), or a 2-d input"
+    )
 
 
 def flatten(

@@ -7,20 +7,23 @@ from typing import NamedTuple
 
 import numpy as np
 
+from scratch.kernels import shared
+
 __all__ = ["linear_forward", "linear_backward", "flatten_forward", "flatten_backward"]
 
 
 class LinearCache(NamedTuple):
     x: np.ndarray  # (*, in_features)
     weight: np.ndarray  # (out_features, in_features)
-    has_bias: bool
+    bias_shape: tuple[int, ...] | None  # (out,), or one y broadcasts from ((), (1,), (N, 1)...)
 
 
 def linear_forward(x, weight, bias):
     """y = x W^T + b, as `torch.nn.functional.linear`.
 
-    Shapes: x (*, in), weight (out, in), bias (out,) or None -> y (*, out).
+    Shapes: x (*, in), weight (out, in), bias (out,) (or broadcast into y) or None -> y (*, out).
     """
+    bias_shape = None if bias is None else bias.shape
     if min(weight.shape) >= 256 and x.dtype == np.float32 and x.size <= 64 * x.shape[-1]:
         # A few rows through a wide layer: OpenBLAS (SkylakeX kernels, one thread) runs the
         # transposed product W x^T 14-40% faster, and its transposing copy is small: the MLP's
@@ -35,22 +38,28 @@ def linear_forward(x, weight, bias):
             np.copyto(y_2d, y_t)
         else:  # added on the way
             np.add(y_t, bias, out=y_2d)
-        return y, LinearCache(x, weight, bias is not None)
+        return y, LinearCache(x, weight, bias_shape)
     y = x @ weight.T
     if bias is not None:
         y += bias
-    return y, LinearCache(x, weight, bias is not None)
+    return y, LinearCache(x, weight, bias_shape)
 
 
 def linear_backward(cache: LinearCache, grad_y, needs):
-    x, weight, has_bias = cache
+    x, weight, bias_shape = cache
     grad_2d, x_2d = grad_y, x  # (prod(*), out), (prod(*), in)
     if grad_y.ndim != 2:  # a batch of one dim needs no reshape (~1 us each, torch)
         rows = math.prod(grad_y.shape[:-1])  # explicit, no -1: out or in may be 0
         grad_2d, x_2d = grad_y.reshape(rows, weight.shape[0]), x.reshape(rows, weight.shape[1])
     grad_x = grad_y @ weight if needs[0] else None
     grad_weight = grad_2d.T @ x_2d if needs[1] else None
-    grad_bias = grad_2d.sum(axis=0) if has_bias and needs[2] else None
+    grad_bias = None
+    if bias_shape is not None and needs[2]:
+        if bias_shape == (weight.shape[0],):
+            grad_bias = grad_2d.sum(axis=0)
+        else:  # a broadcast bias: summed where it was broadcast
+            axes = shared.broadcast_axes(grad_2d.shape, bias_shape)
+            grad_bias = grad_2d.sum(axis=axes, keepdims=True).reshape(bias_shape)
     return grad_x, grad_weight, grad_bias
 
 
