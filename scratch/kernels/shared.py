@@ -39,6 +39,7 @@ __all__ = [
     "l2_penalty_backward",
     "l2_penalty_forward",
     "mse_denominator",
+    "mse_grad",
     "rows",
     "weighted",
 ]
@@ -91,6 +92,16 @@ def mse_denominator(reduction: str, shape: tuple[int, ...], weight):
     if reduction != "mean":
         return None
     return math.prod(shape) if weight is None else weight.sum()
+
+
+def mse_grad(diff, grad_y, weight, denominator):
+    """MSE's gradient before any broadcast sum: 2 diff g, times the weight, over the 'mean'
+    denominator (a zero total weight gives torch's inf / nan). diff is x - t for the input's,
+    t - x for the target's (as torch's own, not its negation: +0.0 where x == t)."""
+    grad = 2 * diff * grad_y
+    if weight is not None:
+        grad = grad * weight
+    return grad if denominator is None else grad / denominator
 
 
 def bce_chain(local, grad_y, cache):

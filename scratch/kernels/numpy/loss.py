@@ -236,19 +236,11 @@ def mse_loss_forward(x, target, weight, *, reduction):
 
 def mse_loss_backward(cache: MseLossCache, grad_y, needs):
     diff, weight, denominator, x_shape, target_shape = cache
-
-    def grad(d):  # 2 d g (times the weight, over the denominator), d = x - t or t - x
-        g = 2 * d * grad_y
-        if weight is not None:
-            g = g * weight
-        if denominator is not None:
-            # a zero total weight gives torch's inf / nan
-            g = g / denominator
-        return g
-
-    grad_x = _sum_to(grad(diff), x_shape) if needs[0] else None
-    # torch's own target gradient, from t - x (0 - diff: +0.0 where x == t, not -0.0)
-    grad_t = _sum_to(grad(0 - diff), target_shape) if needs[1] else None
+    grad_x = grad_t = None
+    if needs[0]:
+        grad_x = _sum_to(shared.mse_grad(diff, grad_y, weight, denominator), x_shape)
+    if needs[1]:  # torch's own target gradient, from t - x = 0 - diff (+0.0 where x == t)
+        grad_t = _sum_to(shared.mse_grad(0 - diff, grad_y, weight, denominator), target_shape)
     return grad_x, grad_t, None
 
 
