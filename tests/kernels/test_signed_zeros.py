@@ -47,18 +47,15 @@ def _zeros(shape, dtype, gen, negative=0.5) -> torch.Tensor:
 
 def _check(ours, theirs, inputs, grad, backend):
     """ours(*inputs, backend=...) against theirs(*inputs): forward, then every grad."""
-    leaves = [t.detach().clone().requires_grad_(t.requires_grad) for t in inputs]
-    want = theirs(*leaves)
-    got = ours(*[t.detach().clone().requires_grad_(t.requires_grad) for t in inputs], backend)
+    theirs_in, ours_in = ([t.detach().clone().requires_grad_(t.requires_grad) for t in inputs]
+                          for _ in range(2))  # fmt: skip
+    want, got = theirs(*theirs_in), ours(*ours_in, backend)
     assert _same_pattern(got.detach(), want.detach()), (got, want)
-    needs = [t for t in leaves if t.requires_grad]
-    if not needs:
+    if not any(t.requires_grad for t in inputs):
         return
-    leaves_ours = [t.detach().clone().requires_grad_(t.requires_grad) for t in inputs]
-    got = ours(*leaves_ours, backend)
     g = grad(want.shape, want.dtype)
-    wants = torch.autograd.grad(want, needs, g)
-    gots = torch.autograd.grad(got, [t for t in leaves_ours if t.requires_grad], g)
+    wants = torch.autograd.grad(want, [t for t in theirs_in if t.requires_grad], g)
+    gots = torch.autograd.grad(got, [t for t in ours_in if t.requires_grad], g)
     for a, b in zip(gots, wants):
         assert _same_pattern(a, b), (a, b)
 
