@@ -1,10 +1,13 @@
 """The autograd bridge: dtype/device kept, inputs untouched, needs_input_grad honoured."""
 
+import types
+
 import pytest
 import torch
 
 import scratch
 import scratch.functional as F
+from scratch.autograd import Call
 
 BACKENDS = scratch.BACKENDS
 
@@ -199,6 +202,72 @@ def test_inplace_change_of_a_saved_output_raises_like_torch(backend):
         y.mul_(2)
         with pytest.raises(RuntimeError, match="modified by an inplace operation"):
             y.sum().backward()
+
+
+def _backend_with(backend: str, forward, backward) -> types.ModuleType:
+    """A kernel module with one pair, `probe`, and the built-in `backend`'s conversions."""
+    base = scratch.autograd.kernels(backend)
+    module = types.ModuleType(f"probe_{backend}")
+    for name in ("from_tensor", "to_tensor", "shares", "fresh", "host_copy"):
+        setattr(module, name, getattr(base, name))
+    module.probe_forward, module.probe_backward = forward, backward
+    return module
+
+
+_Probe = scratch.autograd.kernel_function("probe")
+
+
+def _double_backward(cache, grad_y, needs):
+    return (grad_y * 2,)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inplace_change_of_an_input_a_cache_views_raises(backend):
+    """A kernel keeping a view of its input (not the input itself): changing x must raise."""
+    module = _backend_with(backend, lambda x: (x * 2, (x.reshape(-1),)), _double_backward)
+    x = torch.randn(3, 4)
+    w = torch.randn(3, 4, requires_grad=True)
+    y = _Probe.apply(Call.of(module), x * w)  # x * w: a non-leaf that may change in place
+    y.sum().backward()  # unchanged: fine
+    torch.testing.assert_close(w.grad, 2 * x)
+    h = x * w
+    y = _Probe.apply(Call.of(module), h)
+    h.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inplace_change_of_an_output_viewing_a_cached_buffer_raises(backend):
+    """A kernel keeping a buffer it allocated and returning a view of it: the buffer is fresh
+    (no input's memory), but the output reads it, so changing the output must raise."""
+
+    def forward(x):
+        buffer = x * 2  # fresh
+        return buffer.reshape(-1).reshape(x.shape), (buffer,)  # a view of it, and it
+
+    module = _backend_with(backend, forward, _double_backward)
+    x = torch.randn(3, 4, requires_grad=True)
+    _Probe.apply(Call.of(module), x).backward(torch.ones(3, 4))  # unchanged: fine
+    torch.testing.assert_close(x.grad, torch.full((3, 4), 2.0))
+    y = _Probe.apply(Call.of(module), x)
+    y.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inplace_change_of_relu_input_is_fine_like_torch(backend):
+    """ReLU keeps a fresh mask, not x: changing x after it is no error, as with torch's relu."""
+    grads = []
+    for relu in (torch.relu, lambda v: F.relu(v, backend=backend)):
+        x = torch.tensor([-1.0, 0.5, 2.0], requires_grad=True)
+        h = x * 1
+        y = relu(h)
+        h.sub_(1)  # would move 0.5 below the kink: the mask must be the forward's
+        y.sum().backward()
+        grads.append(x.grad)
+    assert grads[0].tolist() == grads[1].tolist() == [0.0, 1.0, 1.0]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

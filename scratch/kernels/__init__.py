@@ -8,6 +8,10 @@ the two built in; any module object that follows the contract is accepted as a b
 Optionally, for ops called with `inplace=True`: `<op>_forward_(x, *arrays, **options) -> cache`
 writes the output into `x` itself, which `writable(t) -> array | None` gives as a view of the
 tensor's memory; without them the op's fresh output is copied into the input.
+For the bridge's saved-tensor test (`scratch.autograd`): `shares(a, b) -> bool`, may two
+arrays share memory, where a cache holds arrays other than the op's inputs and outputs; and,
+optionally, `fresh(a) -> bool`, is `a` no view (its memory its own, as an array a kernel
+allocated), with which the bridge passes over a cache's fresh arrays without `shares`.
 `windows` holds the integer arithmetic (window sizes, padding, conv geometry) they share.
 """
 

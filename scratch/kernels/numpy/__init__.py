@@ -96,6 +96,11 @@ def to_tensor(a: np.ndarray, device: torch.device, inputs: tuple) -> torch.Tenso
     return t if device == _CPU else t.to(device)  # `==`: 0.04 us, `device.type`: 0.4 us
 
 
+def fresh(a) -> bool:
+    """Whether `a` is an array owning its memory (no base): one a kernel allocated."""
+    return type(a) is np.ndarray and a.base is None
+
+
 def shares(a, b) -> bool:
     """Whether arrays `a` and `b` may share memory.
 

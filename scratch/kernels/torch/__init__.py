@@ -60,6 +60,12 @@ def _aliases(a: torch.Tensor, inputs: tuple) -> bool:
     return any(isinstance(t, torch.Tensor) and _storage(t) == ptr for t in inputs)
 
 
+def fresh(a) -> bool:
+    """Whether tensor `a` is no view: memory of its own (kernels never detach an input again,
+    so an input's memory reaches them only as the input itself or views of it)."""
+    return isinstance(a, torch.Tensor) and not a._is_view()
+
+
 def shares(a, b) -> bool:
     """Whether tensors `a` and `b` share storage (two non-views that are not one never do)."""
     if a is b:
