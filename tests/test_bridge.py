@@ -221,37 +221,30 @@ def _double_backward(cache, grad_y, needs):
     return (grad_y * 2,)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_inplace_change_of_an_input_a_cache_views_raises(backend):
-    """A kernel keeping a view of its input (not the input itself): changing x must raise."""
-    module = _backend_with(backend, lambda x: (x * 2, (x.reshape(-1),)), _double_backward)
-    x = torch.randn(3, 4)
-    w = torch.randn(3, 4, requires_grad=True)
-    y = _Probe.apply(Call.of(module), x * w)  # x * w: a non-leaf that may change in place
-    y.sum().backward()  # unchanged: fine
-    torch.testing.assert_close(w.grad, 2 * x)
-    h = x * w
-    y = _Probe.apply(Call.of(module), h)
-    h.add_(1)
-    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
-        y.sum().backward()
+def _keeps_a_view_of_x(x):
+    return x * 2, (x.reshape(-1),)
+
+
+def _returns_a_view_of_its_buffer(x):
+    buffer = x * 2  # fresh: no input's memory, but the output views it
+    return buffer.reshape(-1).reshape(x.shape), (buffer,)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_inplace_change_of_an_output_viewing_a_cached_buffer_raises(backend):
-    """A kernel keeping a buffer it allocated and returning a view of it: the buffer is fresh
-    (no input's memory), but the output reads it, so changing the output must raise."""
-
-    def forward(x):
-        buffer = x * 2  # fresh
-        return buffer.reshape(-1).reshape(x.shape), (buffer,)  # a view of it, and it
-
+@pytest.mark.parametrize(
+    "forward, changed", [(_keeps_a_view_of_x, "input"), (_returns_a_view_of_its_buffer, "output")]
+)
+def test_inplace_change_of_memory_a_cache_reads_raises(backend, forward, changed):
+    """A cache reading a tensor's memory without holding the tensor itself (a view of the
+    input; a buffer the output views): changing that tensor in place before backward must
+    raise, as torch does for a saved tensor."""
     module = _backend_with(backend, forward, _double_backward)
-    x = torch.randn(3, 4, requires_grad=True)
-    _Probe.apply(Call.of(module), x).backward(torch.ones(3, 4))  # unchanged: fine
-    torch.testing.assert_close(x.grad, torch.full((3, 4), 2.0))
-    y = _Probe.apply(Call.of(module), x)
-    y.mul_(2)
+    w = torch.randn(3, 4, requires_grad=True)
+    _Probe.apply(Call.of(module), w * 1).sum().backward()  # unchanged: fine
+    torch.testing.assert_close(w.grad, torch.full((3, 4), 2.0))
+    h = w * 1  # a non-leaf, free to change in place
+    y = _Probe.apply(Call.of(module), h)
+    (h if changed == "input" else y).mul_(2)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
 
