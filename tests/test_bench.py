@@ -41,7 +41,7 @@ def test_subcommand_registers_on_the_scratch_parser():
 def test_item_names_are_unique_and_selectable():
     table = bench.items()
     names = [item.name for item in table]
-    assert len(names) == len(set(names)) == 22  # 17 layer/model items, 3 overhead, 2 train
+    assert len(names) == len(set(names)) == 23  # 17 layer/model items, 4 overhead, 2 train
     assert [i.name for i in bench.select(table, ["fc3"])] == ["lenet.fc3"]
     assert len(bench.select(table, ["pool1"])) == 2  # LeNet's and VGG16's
     assert len(bench.select(table, ["vgg16"])) == 9
@@ -99,9 +99,9 @@ def test_overhead_and_train_items_time_per_call(capsys):
     args = parse("--only", "overhead", "train", "--repeats", "1", "--no-memory", "--quiet",
                  "--backend", "numpy")  # fmt: skip
     rows = {row.item: row for row in bench.run_and_report(args).rows}
-    names = ["overhead.linear", "overhead.relu", "overhead.floor", "train.lenet", "train.mlp"]
-    assert list(rows) == names
-    for name in ("overhead.linear", "overhead.relu", "overhead.floor"):
+    per_call = ["overhead.linear", "overhead.relu", "overhead.floor", "overhead.function"]
+    assert list(rows) == [*per_call, "train.lenet", "train.mlp"]
+    for name in per_call:
         assert rows[name].scratch_ms > 0 and "us/call over torch" in rows[name].note, rows[name]
         assert rows[name].torch_peak_mib is None  # no memory probe for a per-call item
     for name in ("train.lenet", "train.mlp"):
@@ -130,8 +130,16 @@ def test_the_floor_is_an_empty_function_and_layers_are_swapped():
     table = {item.name: item for item in bench.items()}
     floor, _ = bench.twin_of(table["overhead.floor"], torch.nn.ReLU(), "numpy")
     relu, _ = bench.twin_of(table["overhead.relu"], torch.nn.ReLU(), "numpy")
-    x = torch.randn(3, requires_grad=True)
+    function, _ = bench.twin_of(table["overhead.function"], torch.nn.ReLU(), "numpy")
+    x = torch.tensor([-1.0, 0.0, 2.0, float("nan")], requires_grad=True)
     assert floor(x).grad_fn.name() == "_IdentityBackward"
+    y = function(x)
+    assert y.grad_fn.name() == "_MinimalReLUBackward"
+    y.backward(torch.full((4,), 3.0))  # the minimal ReLU is torch's, value and gradient
+    expected = x.detach().clone().requires_grad_()
+    torch.relu(expected).backward(torch.full((4,), 3.0))
+    torch.testing.assert_close(y, torch.relu(expected), equal_nan=True)
+    torch.testing.assert_close(x.grad, expected.grad, equal_nan=True)
     assert type(relu).__module__.startswith("scratch.nn")
 
 

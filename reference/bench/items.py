@@ -81,6 +81,28 @@ class EmptyFunction(torch.nn.Module):
         return _Identity.apply(x)
 
 
+class _MinimalReLU(torch.autograd.Function):
+    """ReLU as a hand-written Python Function without scratch's bridge: the torch ops a ReLU
+    needs (the scratch torch backend's own, on an 8x8 input) and nothing else."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        y = x.clamp_min(0)
+        ctx.dropped = y.logical_not()  # y == 0: where the gradient is dropped (NaN passes)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.masked_fill(ctx.dropped, 0)
+
+
+class MinimalReLU(torch.nn.Module):
+    """A module whose forward is `_MinimalReLU` (the `overhead.function` item)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _MinimalReLU.apply(x)
+
+
 def vgg16_features() -> torch.nn.Sequential:
     """torchvision's `vgg16().features`, with VGG's init, without building the 124M-weight head.
 
@@ -103,13 +125,16 @@ def mlp() -> torch.nn.Sequential:
 def _overhead_items() -> tuple[Item, ...]:
     """Fixed cost per op call: fwd+bwd of tiny layers, and the floor any Python Function pays.
 
-    `overhead.floor` times torch's ReLU (C++ autograd) against an empty `autograd.Function`.
+    `overhead.floor` times torch's ReLU (C++ autograd) against an empty `autograd.Function`;
+    `overhead.function` against a minimal hand-written ReLU Function (the floor of a Python
+    ReLU: what `overhead.relu` would cost with no bridge at all).
     """
     tiny = partial(Item, shape=(8, 8), calls=200, memory=False)
     return (
         tiny("overhead.linear", partial(torch.nn.Linear, 8, 8)),
         tiny("overhead.relu", torch.nn.ReLU),
         tiny("overhead.floor", torch.nn.ReLU, twin=lambda module, backend: EmptyFunction()),
+        tiny("overhead.function", torch.nn.ReLU, twin=lambda module, backend: MinimalReLU()),
     )
 
 
