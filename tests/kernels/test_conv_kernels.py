@@ -154,9 +154,22 @@ CASES = [
          padding_mode="circular", block=3, layout="strided"),
     Case("2d-taps-bias-none", (16, 6, 8, 8), 16, (5, 5), bias=False, block=16),
     Case("1d-taps", (4, 3, 20), 9, (4,), padding=(2,), block=4),
+    # 9 to 64 output channels over short rows in a batch, stride 1 along the first dim: the
+    # torch backend's row taps (im2col over the last kernel dim, a GEMM per tap of the first)
+    Case("2d-row-taps", (16, 3, 6, 7), 10, (3, 3), padding=(1, 1)),
+    Case("2d-row-taps-stride-dilation", (64, 2, 9, 11), 12, (3, 2), stride=(1, 2),
+         dilation=(2, 3), padding=(2, 1)),
+    Case("2d-row-taps-reflect-strided", (16, 3, 7, 6), 9, (3, 3), padding=(2, 1),
+         padding_mode="reflect", layout="strided"),
+    Case("2d-row-taps-circular-bias-none", (8, 2, 5, 6), 16, (2, 3), padding=(1, 2),
+         padding_mode="circular", bias=False),
+    Case("2d-row-taps-same-even", (16, 3, 6, 5), 10, (4, 2), padding="same"),
     Case("3d-taps", (2, 2, 5, 6, 4), 9, (2, 3, 2), padding=(1, 1, 0), block=2),
 ]  # fmt: skip
-TAPS = [c for c in CASES if "-taps" in c.name]
+TAPS = [c for c in CASES if "-taps" in c.name and "-row-taps" not in c.name]
+ROW_TAPS = [c for c in CASES if "-row-taps" in c.name]
+# rows above that take dW by taps in the NumPy backend, by row taps in the torch backend's
+TAPS_OR_ROW_TAPS = [c for c in TAPS if c.name in ("2d-taps-batch-last", "2d-taps-bias-none")]
 ALL = (True, True, True)
 
 
@@ -254,6 +267,8 @@ NEEDS_CASES = [
         "2d-taps",
         "2d-taps-batch-last",
         "2d-taps-stride-circular",
+        "2d-row-taps-stride-dilation",
+        "2d-row-taps-reflect-strided",
     )
 ]
 
@@ -298,8 +313,15 @@ def test_conv_cache_keeps_x_instead_of_cols_in_blocks(block, backend, gen):
         assert len(blocks) == (3 if block == 2 else 5 * 3)  # 8 output rows, 3 at a time
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", TAPS, ids=conv_id)
+TAPS_RUNS = [
+    pytest.param(case, backend, id=f"{conv_id(case)}-{backend}")
+    for case in TAPS
+    for backend in BACKENDS
+    if not (backend == "torch" and case in TAPS_OR_ROW_TAPS)
+]
+
+
+@pytest.mark.parametrize("case, backend", TAPS_RUNS)
 def test_conv_grad_weight_by_taps_keeps_no_cols(case, backend, gen):
     """The rows above that take dW by taps (compared with torch in the table): the cache keeps
     x and no cols, the forward ran in blocks of a quarter of the budget (several here), and
@@ -317,6 +339,23 @@ def test_conv_grad_weight_by_taps_keeps_no_cols(case, backend, gen):
     roomy = {"block_bytes": 4 * blocks["block_bytes"] + 4}
     _, cache = kernels(backend).conv_forward(*arrays, **case.options(), **roomy)
     assert not cache.geometry.taps and cache.cols is not None  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", ROW_TAPS + TAPS_OR_ROW_TAPS, ids=conv_id)
+def test_conv_takes_row_taps_in_the_torch_backend(case, backend, gen):
+    """The row-taps rows above (compared with torch in the table) and two that take dW by taps
+    in the NumPy backend: the torch backend ran by row taps and keeps x (backward rebuilds its
+    rows), no cols; the NumPy backend did not."""
+    inputs = make_inputs(case, torch.float32, gen)
+    arrays = [as_array(t, backend) for t in inputs]
+    out = reference(case, inputs)[0].shape[2:]
+    blocks = block_options(case, torch.float32, out)
+    _, cache = kernels(backend).conv_forward(*arrays, **case.options(), **blocks)
+    if backend == "torch":
+        assert cache.rows and cache.x is arrays[0] and cache.cols is None and cache.grid is None
+    else:
+        assert not hasattr(cache, "rows") and cache.grid is None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

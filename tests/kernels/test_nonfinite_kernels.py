@@ -123,18 +123,25 @@ def test_relu_mask_bits(backend, size, dtype, inplace, gen):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("special", [NAN, INF, -INF], ids=["nan", "inf", "-inf"])
 @pytest.mark.parametrize(
-    "shape, kernel",
-    [((1, 1, 2, 2), (2, 2)), ((2, 3, 9, 9), (3, 3)), ((2, 2, 5, 4, 6), (2, 3, 2))],
-    ids=["the-fuzzers-1x1-output", "2d", "3d"],
+    "shape, kernel, c_out",
+    [
+        ((1, 1, 2, 2), (2, 2), 4),
+        ((2, 3, 9, 9), (3, 3), 4),
+        ((2, 2, 5, 4, 6), (2, 3, 2), 4),
+        ((16, 3, 6, 7), (3, 3), 12),
+    ],
+    ids=["the-fuzzers-1x1-output", "2d", "3d", "2d-row-taps"],
 )
-def test_conv_weight_gradient_nonfinite_input(backend, special, shape, kernel):
+def test_conv_weight_gradient_nonfinite_input(backend, special, shape, kernel, c_out):
     """A NaN or inf in the input of a conv with few output channels (the full-grid shape):
     the weight gradient holds NaN and inf exactly where torch's does. The full grid would
-    spread them: its garbage outputs' zero gradient times the inf they read is NaN."""
+    spread them: its garbage outputs' zero gradient times the inf they read is NaN. With 12
+    channels over short rows in a batch, the torch backend's row taps."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(shape, generator=gen, dtype=torch.float64)
     x.view(-1)[1] = special
-    w = torch.randn(4, shape[1], *kernel, generator=gen, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(c_out, shape[1], *kernel, generator=gen, dtype=torch.float64)
+    w.requires_grad_()
     conv = (F.conv2d, F.conv3d)[len(kernel) - 2]
     ours = (SF.conv2d, SF.conv3d)[len(kernel) - 2]
     g = torch.randn(conv(x, w).shape, generator=gen, dtype=torch.float64)
@@ -146,18 +153,24 @@ def test_conv_weight_gradient_nonfinite_input(backend, special, shape, kernel):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("special", [NAN, INF, -INF], ids=["nan", "inf", "-inf"])
 @pytest.mark.parametrize(
-    "shape, kernel, padding",
-    [((16, 3, 6, 7), (3, 3), 0), ((16, 3, 6, 7), (3, 3), 1), ((16, 2, 5, 4, 6), (2, 3, 2), 0)],
-    ids=["2d", "2d-padded", "3d"],
+    "shape, kernel, padding, c_out",
+    [
+        ((16, 3, 6, 7), (3, 3), 0, 4),
+        ((16, 3, 6, 7), (3, 3), 1, 4),
+        ((16, 2, 5, 4, 6), (2, 3, 2), 0, 4),
+        ((16, 3, 6, 7), (3, 3), 1, 12),
+    ],
+    ids=["2d", "2d-padded", "3d", "2d-row-taps"],
 )
-def test_conv_input_gradient_nonfinite_weight(backend, special, shape, kernel, padding):
+def test_conv_input_gradient_nonfinite_weight(backend, special, shape, kernel, padding, c_out):
     """A NaN or inf in the weight of a conv with few output channels over short rows in a
     batch (the shape whose grad_x runs over the full grid): grad_x holds NaN and inf exactly
     where torch's does. The full grid would spread them: the zeros it places gy on, times the
-    weight, are NaN."""
+    weight, are NaN. With 12 channels, the torch backend's row taps (whose padding columns
+    of drows are dropped, not folded)."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(shape, generator=gen, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(4, shape[1], *kernel, generator=gen, dtype=torch.float64)
+    w = torch.randn(c_out, shape[1], *kernel, generator=gen, dtype=torch.float64)
     w.view(-1)[1] = special
     conv = (F.conv2d, F.conv3d)[len(kernel) - 2]
     ours = (SF.conv2d, SF.conv3d)[len(kernel) - 2]

@@ -18,7 +18,9 @@ where they can. Columns come in the NumPy backend's two orders,
 batch first (N, *out) or batch last (*out, N) for small maps in big batches: torch's strided
 copies and adds also pay per short run. Stride-1 convs with few output channels on the CPU
 build their cols over the full padded grid instead, as the NumPy backend (`_grid`, chosen by
-`conv_plan.full_grid`). Runs on any device the tensors live on (CPU, CUDA, MPS).
+`conv_plan.full_grid`), and 2-d ones with 9 to 64 over short rows in a big batch by row taps
+(`_rows`, chosen by `conv_plan.row_taps`): im2col over the last kernel dim alone, one GEMM per
+tap of the first. Runs on any device the tensors live on (CPU, CUDA, MPS).
 """
 
 from __future__ import annotations
@@ -44,10 +46,12 @@ from scratch.kernels.conv_plan import (
     grid_grad_input,
     grid_input_plan,
     per_element_grad_weight,
+    row_taps,
     tap_targets,
 )
 from scratch.kernels.torch._grid import forward_grid, grad_weight_grid
 from scratch.kernels.torch._layout import from_batch_channel, pad, to_batch_channel, unpad
+from scratch.kernels.torch._rows import backward_rows, forward_rows
 from scratch.kernels.torch._window import window_view
 
 __all__ = ["conv_forward", "conv_backward"]
@@ -60,6 +64,7 @@ class ConvCache(NamedTuple):
     geometry: ConvGeometry
     has_bias: bool
     grid: Grid | None = None  # the full-grid plan the forward ran (dW from it too), else None
+    rows: bool = False  # the forward ran by row taps (`_rows`): x kept, no cols
 
 
 def conv_forward(
@@ -89,6 +94,9 @@ def conv_forward(
     if plan is not None and x.is_cpu:  # few output channels at stride 1 (see conv_backward)
         y = forward_grid(pad(x, geo.padding, geo.padding_mode, False), weight, bias, plan, geo)
         return y, ConvCache(x, None, weight, geo, bias is not None, plan)
+    if x.is_cpu and row_taps(geo, c_out, x.element_size()):  # 2-d, short rows, big batch
+        y = forward_rows(x, weight, bias, geo)
+        return y, ConvCache(x, None, weight, geo, bias is not None, rows=True)
     y = x.new_empty((n, c_out, math.prod(geo.out)))
     fwd = forward_blocks(geo, x.element_size(), weight.shape)  # smaller for dW by taps
     blocks, buffer = conv_blocks(fwd), _cols_buffer(fwd, x)  # one buffer for every block
@@ -110,6 +118,8 @@ def conv_backward(cache: ConvCache, grad_y, needs):
     grad_bias (C_out,).
     """
     geo, weight = cache.geometry, cache.weight
+    if cache.rows:
+        return backward_rows(cache.x, weight, grad_y, geo, needs, cache.has_bias)
     (n, c_out), g = grad_y.shape[:2], geo.groups
     need_bias = cache.has_bias and needs[2]
     # The full grid's garbage outputs have zero gradient, times the input they read: a NaN or
