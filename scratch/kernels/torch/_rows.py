@@ -78,7 +78,7 @@ def backward_rows(x, weight, grad_y, geo: ConvGeometry, needs, has_bias: bool):
     grad_bias (C_out,).
     """
     c_out, c_in, kh, kw = weight.shape
-    gy = from_batch_channel(grad_y, True).reshape(c_out, -1)  # (C_out, Ho * Wo * N), a copy
+    gy = from_batch_channel(grad_y, True).reshape(c_out, -1)  # (C_out, Ho * Wo * N), read only
     grad_bias = gy.sum(dim=1) if has_bias and needs[2] else None
     if not (needs[0] or needs[1]):
         return None, None, grad_bias
