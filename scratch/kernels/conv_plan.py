@@ -190,9 +190,10 @@ def row_taps(geo: ConvGeometry, c_out: int, itemsize: int) -> bool:
     long runs) where im2col adds kH * kW. LeNet's conv2 (64x6x14x14, 16 x 5x5), one thread,
     MKL on an AMD EPYC: fwd 0.85 -> 0.63 ms, fwd+bwd 2.91-3.00 -> 1.87-1.89 ms (torch.nn 1.84-1.85),
     `scratch bench` 1.74-1.88x -> 1.12-1.15x, its peak 1.47x torch.nn's; 64 channels of 8x8 in
-    batch 32 (3x3, padding 1): fwd+bwd 6.7 -> 6.2 ms. Not for the NumPy backend: OpenBLAS
-    cannot add into its output, and the same plan measured fwd 0.75 -> 0.65 ms but bwd 1.46 ->
-    1.54 ms (glibc's mmap threshold pinned, else page faults double both).
+    batch 32 (3x3, padding 1): fwd+bwd 6.7 -> 6.2 ms; 128 of them: 22.7-26.8 ms by row taps
+    against 22.5-23.6, no gain (the GEMMs dominate), so 64 at most. Not for the NumPy backend:
+    OpenBLAS cannot add into its output, and the same plan measured fwd 0.75 -> 0.65 ms but bwd
+    1.46 -> 1.54 ms (glibc's mmap threshold pinned, else page faults double both).
     """
     n, c_in, *spatial = geo.x_shape
     if len(spatial) != 2 or geo.groups != 1 or geo.stride[0] != 1 or not geo.batch_last:
