@@ -114,7 +114,8 @@ def grad_weight_by_taps(geo: ConvGeometry, w_shape, cols_bytes: int) -> bool:
     against 0.45 ms from kept cols (the torch backend, a kernel row at a time: 0.70 ms), its
     forward in 4 blocks about as fast, and its peak memory falls from 3.0x torch.nn's to 0.8x
     (NumPy; one thread, measured here). A large weight would be streamed once per tap:
-    VGG16's conv5_1 (batch 2) takes 34 ms that way against 20 ms.
+    VGG16's conv5_1 (batch 2) takes 34 ms that way against 20 ms. (The torch backend now runs
+    LeNet's conv2, and the shapes like it, by `row_taps`, which come first.)
     """
     weight = math.prod(w_shape) // geo.groups  # one group's C_out/g * C_in/g * K
     one_block = geo.block >= geo.x_shape[0] and geo.rows >= geo.out[0]
