@@ -346,7 +346,7 @@ def test_conv_grad_weight_by_taps_keeps_no_cols(case, backend, gen):
 def test_conv_takes_row_taps_in_the_torch_backend(case, backend, gen):
     """The row-taps rows above (compared with torch in the table) and two that take dW by taps
     in the NumPy backend: the torch backend ran by row taps and keeps x (backward rebuilds its
-    rows), no cols; the NumPy backend did not."""
+    rows), no cols; the NumPy backend ran im2col (the NumPy ConvCache has no row taps)."""
     inputs = make_inputs(case, torch.float32, gen)
     arrays = [as_array(t, backend) for t in inputs]
     out = reference(case, inputs)[0].shape[2:]
@@ -354,8 +354,8 @@ def test_conv_takes_row_taps_in_the_torch_backend(case, backend, gen):
     _, cache = kernels(backend).conv_forward(*arrays, **case.options(), **blocks)
     if backend == "torch":
         assert cache.rows and cache.x is arrays[0] and cache.cols is None and cache.grid is None
-    else:
-        assert not hasattr(cache, "rows") and cache.grid is None
+    else:  # im2col: its one block of cols kept, or x (dW by taps)
+        assert cache.grid is None and (cache.cols is None) is (cache.x is arrays[0])
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

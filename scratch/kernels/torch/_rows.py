@@ -20,25 +20,32 @@ writes drows over them, and frees each buffer before the next is made. LeNet's c
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from scratch.kernels.conv_plan import ConvGeometry
 from scratch.kernels.torch._layout import from_batch_channel, pad, to_batch_channel, unpad
+from scratch.kernels.torch._window import window_view
 
 __all__ = ["forward_rows", "backward_rows"]
 
 
+def _rows_shape(geo: ConvGeometry) -> tuple[int, ...]:
+    """rows as (C_in, kW, Hp, Wo, N): tap j of the last kernel dim for every padded row."""
+    (n, c), hp, wo = geo.x_shape[:2], geo.padded[0], geo.out[1]
+    return c, geo.kernel[1], hp, wo, n
+
+
 def _rows_of(x: torch.Tensor, geo: ConvGeometry) -> torch.Tensor:
     """(N, C_in, H, W) -> rows (C_in * kW, Hp * Wo * N), by one strided copy of the padded
-    input (C_in, Hp, Wp, N)."""
-    (n, c), (hp, _), wo = geo.x_shape[:2], geo.padded, geo.out[1]
-    lead = from_batch_channel(pad(x, geo.padding, geo.padding_mode, True), True)  # (C, Hp, Wp, N)
-    sc, sh, sw, sn = lead.stride()
-    dl, s, kw = geo.dilation[1], geo.stride[1], geo.kernel[1]
-    shape = (c, kw, hp, wo, n)
-    windows = lead.as_strided(shape, (sc, dl * sw, sh, s * sw, sn), lead.storage_offset())
-    rows = x.new_empty((c * kw, hp * wo * n))
-    rows.view(shape).copy_(windows)
+    input's windows along its last dim."""
+    xp = pad(x, geo.padding, geo.padding_mode, True)  # a view of a (C, Hp, Wp, N) buffer
+    (_, kw), (_, s), (_, dl) = geo.kernel, geo.stride, geo.dilation
+    windows = window_view(xp, (kw,), (s,), (dl,), geo.out[1:])  # (N, C, Hp, Wo, kW)
+    shape = _rows_shape(geo)
+    rows = x.new_empty((shape[0] * shape[1], math.prod(shape[2:])))
+    rows.view(shape).copy_(windows.permute(1, 4, 2, 3, 0))
     return rows
 
 
@@ -94,7 +101,7 @@ def backward_rows(x, weight, grad_y, geo: ConvGeometry, needs, has_bias: bool):
         grad_weight = grad_t.view(kh, c_in, kw, c_out).permute(3, 1, 0, 2).contiguous()
     if needs[0]:
         if rows is None:
-            drows = gy.new_zeros((c_in * kw, geo.padded[0] * geo.out[1] * geo.x_shape[0]))
+            drows = gy.new_zeros((c_in * kw, math.prod(_rows_shape(geo)[2:])))
         else:  # dW taken: drows written over the rows
             drows = rows.zero_()
         del rows
@@ -111,9 +118,9 @@ def backward_rows(x, weight, grad_y, geo: ConvGeometry, needs, has_bias: bool):
 def _rows_into_padded(drows, geo: ConvGeometry) -> torch.Tensor:
     """The adjoint of `_rows_of` into the padded input (C_in, Hp, Wp, N): each tap j of drows
     added where it read."""
-    (n, c), (hp, wp), wo = geo.x_shape[:2], geo.padded, geo.out[1]
-    dl, s, kw = geo.dilation[1], geo.stride[1], geo.kernel[1]
-    grad_p = drows.new_zeros((c, hp, wp, n))
-    for j, tap in enumerate(drows.view(c, kw, hp, wo, n).unbind(1)):
+    c, _, hp, wo, n = shape = _rows_shape(geo)
+    dl, s = geo.dilation[1], geo.stride[1]
+    grad_p = drows.new_zeros((c, hp, geo.padded[1], n))
+    for j, tap in enumerate(drows.view(shape).unbind(1)):
         grad_p[:, :, j * dl : j * dl + (wo - 1) * s + 1 : s].add_(tap)
     return grad_p
