@@ -131,6 +131,13 @@ def _read_by_cache(module, cache, tensors: tuple, arrays: tuple, outs: tuple) ->
     return read
 
 
+def _is_one_of(t, tensors: list) -> bool:
+    for u in tensors:  # by identity: `in` would compare tensors' values
+        if u is t:
+            return True
+    return False
+
+
 def _check_same_kind(op: str, inputs: tuple) -> None:
     """torch refuses mixed float dtypes or devices in one op instead of promoting: so do we."""
     dtype = device = None
@@ -226,6 +233,13 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
         # catches an in-place change before backward, exactly where torch itself would raise.
         read = _read_by_cache(module, cache, (*inputs, *results), (*arrays, *outs), outs)
         if read:
+            if results[0] is outs[0] and _is_one_of(outs[0], read):
+                # The cache holds the very tensor handed back (the torch backend's sigmoid
+                # keeps y): its grad_fn would lead back through ctx to the cache, a cycle that
+                # only gc frees, keeping every step's graph and activations alive until then.
+                # Hand back an alias: the same memory and version counter, no cycle.
+                results[0] = outs[0].detach()
+                read = [results[0] if t is outs[0] else t for t in read]
             ctx.save_for_backward(*read)
         # The device, not an input tensor: an in-place output is its own input, and a tensor
         # kept on ctx outside save_for_backward makes a cycle (tensor -> grad_fn -> ctx ->

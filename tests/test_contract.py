@@ -6,6 +6,9 @@ Parity compares against torch, so a twin that quietly called torch (an inherited
 returns its input untouched (dropout in eval or with p=0): there is nothing to compute.
 """
 
+import gc
+import weakref
+
 import pytest
 import torch
 
@@ -39,6 +42,26 @@ def test_output_comes_from_a_scratch_function(case, backend):
         return
     assert out.grad_fn is not None, "the case builds no graph: give it an input that needs grad"
     assert made_by(out) is not None, f"{case.layer} output made by {type(out.grad_fn).__name__}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_output_dies_with_its_last_reference(case, backend):
+    """No reference cycle through a Function's ctx: after forward and backward the output, and
+    the graph it holds, die with their last reference, as torch's do, without waiting for gc.
+    (The torch backend's sigmoid, tanh and softmaxes kept the y they handed back in their
+    cache: a training loop's activations piled up, step after step, until gc ran.)"""
+    _, twin = build(case, backend, torch.float64)
+    gc.disable()
+    try:
+        out, _ = _run(twin, case)
+        if out.requires_grad:
+            out.sum().backward()
+        alive = weakref.ref(out)
+        del out
+        assert alive() is None, f"{case.layer}'s output is kept alive by a reference cycle"
+    finally:
+        gc.enable()
 
 
 def test_made_by_tells_scratch_from_torch():
