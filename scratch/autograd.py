@@ -9,7 +9,8 @@ A kernel pair is `<op>_forward(*arrays, **options) -> (outputs, cache)` and
 * NumPy backend: tensors become read-only NumPy views (no copy on the CPU, any strides); a
   kernel that tries to write into its input fails loudly. Tensors on another device (CUDA, MPS)
   round-trip through the CPU, and results go back to the input's device.
-* torch backend: kernels get detached tensors on their own device and run without autograd.
+* torch backend: kernels get the tensors themselves, on their own device, and run with grad
+  mode off (a Function's forward always does; the bridge runs backward so).
 
 Outputs keep the inputs' dtype and device, never alias an input (unless the op is in-place,
 as torch's `inplace=True`), and only the first output is differentiable (the others, such as
