@@ -12,6 +12,7 @@ import torch.nn.functional as F
 import scratch.functional as SF
 from scratch.kernels import kernels
 from scratch.kernels.conv_plan import conv_blocks, conv_geometry, forward_blocks
+from scratch.kernels.torch._grid import paired
 from scratch.kernels.windows import same_padding
 
 from .conftest import (
@@ -94,6 +95,12 @@ CASES = [
     Case("2d-grid-blocks-strided", (5, 3, 32, 32), 6, (5, 5), padding=(1, 1), dilation=(1, 2),
          layout="strided"),
     Case("2d-tiny-weight", (2, 3, 18, 18), 9, (3, 3)),  # im2col, dW split per batch element
+    # the torch backend's full grid by row pairs: even padded and output sizes in the first dim
+    Case("2d-row-pairs", (4, 3, 12, 12), 6, (5, 5)),  # LeNet's conv1, smaller
+    Case("2d-row-pairs-dilated", (3, 2, 8, 9), 4, (3, 3), padding=(1, 2), dilation=(1, 2)),
+    Case("2d-row-pairs-reflect", (2, 3, 8, 9), 4, (3, 3), padding=(1, 2), padding_mode="reflect",
+         layout="strided"),
+    Case("3d-row-pairs", (2, 2, 6, 5, 4), 3, (3, 2, 2), dilation=(1, 2, 1)),
     # batch >= 8 and short output rows: columns ordered (*out, N)
     Case("2d-batch-last", (16, 3, 6, 7), 4, (3, 3), padding=(1, 1)),
     Case("2d-batch-last-stride2", (64, 4, 9, 8), 6, (3, 2), stride=(2, 2), groups=2),
@@ -418,6 +425,26 @@ def test_conv_takes_the_full_grid_for_few_channels(c_out, strided, backend, gen)
         assert cache.grid.block >= 5 and cache.cols is None and cache.x is arrays[0]
     else:
         assert cache.grid is None and cache.cols.shape[0] == 3 * 3 * 2
+
+
+@pytest.mark.parametrize(
+    "shape, kernel, padding, dilation, pairs",
+    [
+        ((4, 3, 12, 12), (5, 5), (0, 0), (1, 1), 2),
+        ((4, 3, 11, 12), (5, 5), (0, 0), (1, 1), 1),  # odd sizes in the first dim
+        ((4, 3, 12, 12), (4, 5), (0, 0), (1, 1), 1),  # an even kernel: an odd output size
+        ((4, 3, 12, 11), (5, 4), (0, 0), (1, 1), 2),  # the last dim may be anything
+        ((4, 3, 12, 12), (3, 5), (1, 0), (1, 1), 2),
+        ((4, 3, 12, 12), (3, 5), (1, 0), (2, 1), 1),  # dilated in the first dim
+    ],
+)
+def test_torch_full_grid_takes_row_pairs(shape, kernel, padding, dilation, pairs):
+    """Two output rows a column where the first dim's padded and output sizes are even and
+    undilated; rows one at a time otherwise (every such row of the tables above checks the
+    values)."""
+    geo = conv_geometry(shape, 4, (6, shape[1], *kernel), (1, 1), tuple((p, p) for p in padding),
+                        dilation, 1, "zeros", None)  # fmt: skip
+    assert paired(geo) == pairs
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -129,8 +129,9 @@ def test_relu_mask_bits(backend, size, dtype, inplace, gen):
         ((2, 3, 9, 9), (3, 3), 4),
         ((2, 2, 5, 4, 6), (2, 3, 2), 4),
         ((16, 3, 6, 7), (3, 3), 12),
+        ((2, 3, 10, 9), (3, 3), 4),
     ],
-    ids=["the-fuzzers-1x1-output", "2d", "3d", "2d-row-taps"],
+    ids=["the-fuzzers-1x1-output", "2d", "3d", "2d-row-taps", "2d-row-pairs"],
 )
 def test_conv_weight_gradient_nonfinite_input(backend, special, shape, kernel, c_out):
     """A NaN or inf in the input of a conv with few output channels (the full-grid shape):
@@ -148,6 +149,37 @@ def test_conv_weight_gradient_nonfinite_input(backend, special, shape, kernel, c
     (want,) = torch.autograd.grad(conv(x, w), w, g)
     (got,) = torch.autograd.grad(ours(x, w, backend=backend), w, g)
     torch.testing.assert_close(got, want, equal_nan=True, **TIGHT)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("special", [NAN, INF, -INF], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize(
+    "shape, kernel, padding",
+    [
+        ((2, 3, 10, 9), (3, 3), 0),
+        ((4, 3, 12, 12), (5, 5), 0),
+        ((2, 3, 8, 7), (3, 3), 1),
+        ((2, 2, 6, 4, 6), (3, 3, 2), 0),
+    ],
+    ids=["2d", "lenet-conv1-like", "2d-padded", "3d"],
+)
+def test_conv_output_nonfinite_input(backend, special, shape, kernel, padding):
+    """A NaN or inf in the input of a conv with few output channels, even output and padded
+    sizes in the first dim (the torch backend's row pairs: two output rows per column, each
+    row block of the weight zero at the kernel row the other reads): the output holds NaN and
+    inf exactly where torch's does. Zero times the inf would be NaN in an output that never
+    reads it."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=gen, dtype=torch.float64)
+    x[(0, 0, 5, 3, 1)[: len(shape)]] = special  # row 5: the zero kernel row of output row 2's pair
+    x[(-1, -1, -3, -2, -1)[: len(shape)]] = special
+    w = torch.randn(4, shape[1], *kernel, generator=gen, dtype=torch.float64)
+    conv = (F.conv2d, F.conv3d)[len(kernel) - 2]
+    ours = (SF.conv2d, SF.conv3d)[len(kernel) - 2]
+    want = conv(x, w, padding=padding)
+    torch.testing.assert_close(
+        ours(x, w, padding=padding, backend=backend), want, equal_nan=True, **TIGHT
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -18,7 +18,8 @@ where they can. Columns come in the NumPy backend's two orders,
 batch first (N, *out) or batch last (*out, N) for small maps in big batches: torch's strided
 copies and adds also pay per short run. Stride-1 convs with few output channels on the CPU
 build their cols over the full padded grid instead, as the NumPy backend (`_grid`, chosen by
-`conv_plan.full_grid`), and 2-d ones with 9 to 64 over short rows in a big batch by row taps
+`conv_plan.full_grid`; where the first dim's sizes are even, two output rows a column), and
+2-d ones with 9 to 64 over short rows in a big batch by row taps
 (`_rows`, chosen by `conv_plan.row_taps`): im2col over the last kernel dim alone, one GEMM per
 tap of the first. Runs on any device the tensors live on (CPU, CUDA, MPS).
 """
@@ -49,7 +50,7 @@ from scratch.kernels.conv_plan import (
     row_taps,
     tap_targets,
 )
-from scratch.kernels.torch._grid import forward_grid, grad_weight_grid
+from scratch.kernels.torch._grid import forward_grid, grad_weight_grid, paired
 from scratch.kernels.torch._layout import from_batch_channel, pad, to_batch_channel, unpad
 from scratch.kernels.torch._rows import backward_rows, forward_rows
 from scratch.kernels.torch._window import window_view
@@ -92,7 +93,11 @@ def conv_forward(
     n, c_out = x.shape[0], weight.shape[0]
     plan = full_grid(geo, c_out, x.element_size())
     if plan is not None and x.is_cpu:  # few output channels at stride 1 (see conv_backward)
-        y = forward_grid(pad(x, geo.padding, geo.padding_mode, False), weight, bias, plan, geo)
+        xp = pad(x, geo.padding, geo.padding_mode, False)
+        pairs = paired(geo)
+        if pairs > 1 and not bool(x.sum().isfinite()):  # see paired
+            pairs = 1
+        y = forward_grid(xp, weight, bias, plan, geo, pairs)
         return y, ConvCache(x, None, weight, geo, bias is not None, plan)
     if x.is_cpu and row_taps(geo, c_out, x.element_size()):  # 2-d, short rows, big batch
         y = forward_rows(x, weight, bias, geo)
