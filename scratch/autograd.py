@@ -24,7 +24,7 @@ on its module is still seen), the kernel module and the keyword options are reso
 `Call`, the dtype gate is skipped for float32/float64 (every op computes them), the cache is
 matched against the kernel's arrays by identity first, arrays the kernel allocated are passed
 over where no output is a view, and only its other arrays are compared by `backend.shares`,
-and `once_differentiable`'s no_grad context is skipped when grad mode is already off.
+and backward runs with no no_grad context: grad mode is off there (create_graph=True raises).
 `scratch bench --only overhead` (fwd+bwd of an 8x8 layer, one thread), us per
 call over torch.nn, on an AMD EPYC before this round / after: Linear numpy +29 / +15-20, torch
 +29 / +16-18; ReLU numpy +27 / +13-15, torch +28 / +10-11; the floor, an empty
@@ -43,12 +43,11 @@ from types import ModuleType
 from typing import Any
 
 import torch
-from torch.autograd.function import once_differentiable
 
 from scratch.kernels import Array, Backend, check_backend, kernels
 from scratch.kernels.dtypes import ALWAYS, REDUCED, check_dtype, opmath
 
-__all__ = ["Call", "kernel_function", "made_by"]
+__all__ = ["Call", "kernel_function", "made_by", "no_double_backward"]
 
 _plain_calls: dict[tuple, Call] = {}  # (backend, inplace) -> its option-less Call, reused
 
@@ -265,16 +264,11 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
                 out.append(to_tensor(g, device, inputs))
         return tuple(out)
 
-    checked = once_differentiable(backward_once)
-
     def backward(ctx, *grads: torch.Tensor):
-        """`once_differentiable`'s backward without its no_grad context when grad is off.
-
-        Under a plain `.backward()` grad mode is already off, where `once_differentiable` only
-        adds a no_grad context (~2.5 us a call, measured); with `create_graph=True` it runs.
-        """
-        if torch.is_grad_enabled():
-            return checked(ctx, *grads)
+        """`backward_once`, which runs with grad mode off (a plain `.backward()` already turns
+        it off; a no_grad context would cost ~2.5 us a call, measured)."""
+        if torch.is_grad_enabled():  # create_graph=True
+            raise no_double_backward(f"scratch {op}")
         return backward_once(ctx, *grads)
 
     name = "".join(part.title() for part in op.split("_")) + "Function"
@@ -284,6 +278,23 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
         "scratch_op": op,  # the marker: made here, for kernel pair `op` (see made_by)
     }
     return type(name, (torch.autograd.Function,), attrs)
+
+
+def no_double_backward(what: str) -> RuntimeError:
+    """The error of a hand-written backward asked for a differentiable gradient.
+
+    Under `create_graph=True` autograd would record the gradient's own graph, and a backward
+    computed outside autograd has none. Raised at once: torch's `once_differentiable` instead
+    returns a gradient that raises only if differentiated through its upstream gradient, and
+    else hands it back as a constant, so a gradient penalty's term silently dropped out of
+    the loss's gradient; a lazily raising gradient would not do either, as
+    `torch.autograd.grad(..., inputs)` skips a node that does not lead to its inputs.
+    """
+    return RuntimeError(
+        f"{what}: its backward is hand-written, outside autograd, so its gradient cannot be "
+        "differentiated: double backward (create_graph=True, as for a gradient penalty) is "
+        "not supported"
+    )
 
 
 def made_by(tensor: torch.Tensor) -> str | None:

@@ -282,3 +282,31 @@ def test_inplace_output_is_freed_without_gc(backend):
     alive = weakref.ref(y)
     del y
     assert alive() is None
+
+
+_TWICE = {  # op -> f(functional module, x, **backend): the gradient must not be differentiable
+    "sigmoid": lambda f, x, **kw: f.sigmoid(x, **kw),
+    "linear": lambda f, x, **kw: f.linear(x, torch.ones(2, 5, dtype=x.dtype), **kw),
+    "conv2d": lambda f, x, **kw: f.conv2d(
+        x.view(1, 1, 4, 5), torch.ones(2, 1, 3, 3, dtype=x.dtype), **kw
+    ),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("op", list(_TWICE))
+def test_create_graph_raises(op, backend):
+    """create_graph=True asks for a gradient autograd can differentiate, which a hand-written
+    backward cannot give: it raises, whether or not the upstream gradient needs grad. (Under
+    torch's once_differentiable the gradient came back as a constant where it did not: a
+    gradient penalty silently dropped out of the loss's gradient.) A plain backward still
+    gives torch's gradient."""
+    call = _TWICE[op]
+    x = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    for upstream in (lambda y: y.sum(), lambda y: (y * y).sum()):  # the second needs grad
+        y = call(F, x, backend=backend)
+        with pytest.raises(RuntimeError, match=f"scratch {op.removesuffix('2d')}: .*create_graph"):
+            torch.autograd.grad(upstream(y), x, create_graph=True)
+        (want,) = torch.autograd.grad(upstream(call(torch.nn.functional, x)), x)
+        (got,) = torch.autograd.grad(upstream(call(F, x, backend=backend)), x)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)

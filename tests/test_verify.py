@@ -257,3 +257,16 @@ def test_readme_glue_cs231n_pair_sgd_step_and_probability_loss():
     report = scratch.verify(GLUE.FromLogits, "CrossEntropyLoss()")
     assert [c.name for c in report.cases if c.failed] == ["CrossEntropyLoss() extreme"]
     assert {"overflow", "extreme"} <= {h.check for h in report.hints}
+
+
+def test_a_user_layer_refuses_create_graph():
+    """The user's hand-written backward gives no differentiable gradient: create_graph=True
+    raises, naming the layer under test, instead of handing back a constant."""
+    from scratch.verify.adapters import adapt
+
+    layer = adapt(PRODUCT.linear_pair("numpy"), "Linear")(5, 3)
+    x = torch.randn(2, 5, requires_grad=True)
+    with pytest.raises(RuntimeError, match="the layer under test: .*create_graph"):
+        torch.autograd.grad(layer(x).sum(), x, create_graph=True)
+    (grad,) = torch.autograd.grad(layer(x).sum(), x)
+    torch.testing.assert_close(grad, layer.weight.detach().sum(dim=0).expand(2, 5))

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.autograd.function import once_differentiable
+
+from scratch.autograd import no_double_backward
 
 WEIGHT_ALIASES = {"weight": ("weight", "W", "w"), "bias": ("bias", "b", "B")}
 GRAD_ALIASES = {
@@ -192,8 +193,9 @@ class UserFunction(torch.autograd.Function):
         return y
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad):
+        if torch.is_grad_enabled():  # create_graph=True
+            raise no_double_backward("the layer under test")
         with torch.enable_grad():
             grads = ctx.call.backward(grad, ctx.state, ctx.tensors)
         needs = ctx.needs_input_grad[1:]
