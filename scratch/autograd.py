@@ -194,6 +194,7 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
     # with the class they become; each stays under 30 lines.
     forward_name, backward_name = f"{op}_forward", f"{op}_backward"  # looked up per call
     inplace_name = f"{op}_forward_"  # optional: the in-place kernel
+    keep_name = f"{op}_keep"  # optional: the cache as backward reads it for the asked-for grads
 
     def forward(ctx, call: Call, *inputs: torch.Tensor | None):
         if len(inputs) > 1:
@@ -215,6 +216,9 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
         else:  # the in-place kernel writes its output into x, the input's memory
             arrays = (x, *[None if t is None else from_tensor(t) for t in inputs[1:]])
             outputs, cache = x, getattr(module, inplace_name)(*arrays, **call.kwargs)
+        keep = getattr(module, keep_name, None)
+        if keep is not None:
+            cache = keep(cache, ctx.needs_input_grad[1:])
         device = first.device
         if isinstance(outputs, tuple):
             outs = outputs

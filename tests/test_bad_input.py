@@ -4,6 +4,7 @@ backward, and every requires_grad subset of linear and batch norm, each next to 
 from __future__ import annotations
 
 import itertools
+import weakref
 
 import pytest
 import torch
@@ -373,3 +374,41 @@ def test_conv_in_channels_0_as_torch(d, backend, gen):
     assert y_s.shape == y_t.shape
     for a, e in zip(g_s, g_t):
         torch.testing.assert_close(a, e)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("changed", ["input", "weight"])
+@pytest.mark.parametrize("frozen", ["input", "weight"])
+def test_linear_keeps_what_the_asked_gradients_read(frozen, changed, backend, gen):
+    """torch's linear saves x only for dW and W only for grad_x: with one of them frozen, an
+    in-place change of the one no asked-for gradient reads is no error, and the gradient is
+    torch's; of the other, both raise. A frozen weight's x is not kept alive."""
+    base = {k: torch.randn(s, generator=gen, dtype=torch.float64) for k, s in
+            (("input", (3, 2, 4)), ("weight", (5, 4)))}  # fmt: skip
+
+    def run(linear):
+        leaves = {k: v.clone().requires_grad_(k != frozen) for k, v in base.items()}
+        tensors = {k: v * 1 for k, v in leaves.items()}  # non-leaves: changeable in place
+        y = linear(tensors["input"], tensors["weight"])
+        tensors[changed].add_(1)
+        (leaf,) = [v for k, v in leaves.items() if k != frozen]
+        try:
+            return torch.autograd.grad(y.sum(), leaf)[0]
+        except RuntimeError as e:
+            assert "modified by an inplace operation" in str(e)
+            return "raised"
+
+    want = run(torch.nn.functional.linear)
+    got = run(lambda x, w: F.linear(x, w, backend=backend))
+    # x is read by dW, needed where W is not frozen, and W by grad_x: the changed tensor is
+    # read where the frozen one is the other
+    assert (want == "raised") == (changed == frozen)
+    if want == "raised":
+        assert got == "raised"
+    else:
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    x = base["input"].clone().requires_grad_() * 1  # referenced by nothing but the op
+    alive = weakref.ref(x)
+    y = F.linear(x, base["weight"], backend=backend)
+    del x
+    assert alive() is None and y.requires_grad

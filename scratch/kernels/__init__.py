@@ -12,6 +12,10 @@ For the bridge's saved-tensor test (`scratch.autograd`): `shares(a, b) -> bool`,
 arrays share memory, where a cache holds arrays other than the op's inputs and outputs; and,
 optionally, `fresh(a) -> bool`, is `a` no view (its memory its own, as an array a kernel
 allocated), with which the bridge passes over a cache's fresh arrays without `shares`.
+Optionally, `<op>_keep(cache, needs) -> cache`: the cache as backward reads it for the
+gradients autograd will ask for (`needs`, known at forward), arrays none of them reads
+dropped, so that they are neither kept nor saved, as torch's autograd saves only what the
+asked-for gradients read (linear: x for dW alone, W for grad_x alone).
 `windows` holds the integer arithmetic (window sizes, padding, conv geometry) they share.
 """
 

@@ -9,7 +9,15 @@ import numpy as np
 
 from scratch.kernels import shared
 
-__all__ = ["linear_forward", "linear_backward", "flatten_forward", "flatten_backward"]
+__all__ = [
+    "linear_forward",
+    "linear_backward",
+    "linear_keep",
+    "flatten_forward",
+    "flatten_backward",
+]
+
+linear_keep = shared.linear_keep
 
 
 class LinearCache(NamedTuple):
@@ -46,16 +54,17 @@ def linear_forward(x, weight, bias):
 
 
 def linear_backward(cache: LinearCache, grad_y, needs):
-    x, weight, bias_shape = cache
+    x, weight, bias_shape = cache  # x None unless dW is asked for, W unless grad_x (keep)
     grad_2d, x_2d = grad_y, x  # (prod(*), out), (prod(*), in)
     if grad_y.ndim != 2:  # a batch of one dim needs no reshape (~1 us each, torch)
         rows = math.prod(grad_y.shape[:-1])  # explicit, no -1: out or in may be 0
-        grad_2d, x_2d = grad_y.reshape(rows, weight.shape[0]), x.reshape(rows, weight.shape[1])
+        grad_2d = grad_y.reshape(rows, grad_y.shape[-1])
+        x_2d = None if x is None else x.reshape(rows, x.shape[-1])
     grad_x = grad_y @ weight if needs[0] else None
     grad_weight = grad_2d.T @ x_2d if needs[1] else None
     grad_bias = None
     if bias_shape is not None and needs[2]:
-        if bias_shape == (weight.shape[0],):
+        if bias_shape == (grad_y.shape[-1],):
             grad_bias = grad_2d.sum(axis=0)
         else:  # a broadcast bias: summed where it was broadcast
             axes = shared.broadcast_axes(grad_2d.shape, bias_shape)
