@@ -46,6 +46,7 @@ import torch
 
 from scratch.kernels import Array, Backend, check_backend, kernels
 from scratch.kernels.dtypes import ALWAYS, REDUCED, check_dtype, opmath
+from scratch.kernels.shared import is_one_of
 
 __all__ = ["Call", "kernel_function", "made_by", "no_double_backward"]
 
@@ -129,13 +130,6 @@ def _read_by_cache(module, cache, tensors: tuple, arrays: tuple, outs: tuple) ->
                     read.append(tensor)
                     break
     return read
-
-
-def _is_one_of(t, tensors: list) -> bool:
-    for u in tensors:  # by identity: `in` would compare tensors' values
-        if u is t:
-            return True
-    return False
 
 
 def _check_same_kind(op: str, inputs: tuple) -> None:
@@ -237,7 +231,7 @@ def kernel_function(op: str) -> type[torch.autograd.Function]:
         # catches an in-place change before backward, exactly where torch itself would raise.
         read = _read_by_cache(module, cache, (*inputs, *results), (*arrays, *outs), outs)
         if read:
-            if results[0] is outs[0] and _is_one_of(outs[0], read):
+            if results[0] is outs[0] and is_one_of(outs[0], read):
                 # The cache holds the very tensor handed back (the torch backend's sigmoid
                 # keeps y): its grad_fn would lead back through ctx to the cache, a cycle that
                 # only gc frees, keeping every step's graph and activations alive until then.

@@ -284,7 +284,8 @@ def test_inplace_output_is_freed_without_gc(backend):
     assert alive() is None
 
 
-_TWICE = {  # op -> f(functional module, x, **backend): the gradient must not be differentiable
+# op -> f(functional module, x, **backend): ops whose gradient must not be differentiable
+_CREATE_GRAPH_OPS = {
     "sigmoid": lambda f, x, **kw: f.sigmoid(x, **kw),
     "linear": lambda f, x, **kw: f.linear(x, torch.ones(2, 5, dtype=x.dtype), **kw),
     "conv2d": lambda f, x, **kw: f.conv2d(
@@ -294,14 +295,14 @@ _TWICE = {  # op -> f(functional module, x, **backend): the gradient must not be
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("op", list(_TWICE))
+@pytest.mark.parametrize("op", list(_CREATE_GRAPH_OPS))
 def test_create_graph_raises(op, backend):
     """create_graph=True asks for a gradient autograd can differentiate, which a hand-written
     backward cannot give: it raises, whether or not the upstream gradient needs grad. (Under
     torch's once_differentiable the gradient came back as a constant where it did not: a
     gradient penalty silently dropped out of the loss's gradient.) A plain backward still
     gives torch's gradient."""
-    call = _TWICE[op]
+    call = _CREATE_GRAPH_OPS[op]
     x = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
     for upstream in (lambda y: y.sum(), lambda y: (y * y).sum()):  # the second needs grad
         y = call(F, x, backend=backend)

@@ -8,9 +8,11 @@ import functools
 import numpy as np
 import torch
 
-# l2_penalty is operators only: one pair in kernels/shared.py serves both backends
+# l2_penalty is operators only: one pair in kernels/shared.py serves both backends; as does
+# linear's optional keep (see scratch.kernels), the cache's fields the same in both
 from scratch.kernels.shared import l2_penalty_backward as l2_penalty_backward
 from scratch.kernels.shared import l2_penalty_forward as l2_penalty_forward
+from scratch.kernels.shared import linear_keep as linear_keep
 
 from .activation import *  # noqa: F403
 from .conv import *  # noqa: F403

@@ -9,15 +9,7 @@ import numpy as np
 
 from scratch.kernels import shared
 
-__all__ = [
-    "linear_forward",
-    "linear_backward",
-    "linear_keep",
-    "flatten_forward",
-    "flatten_backward",
-]
-
-linear_keep = shared.linear_keep
+__all__ = ["linear_forward", "linear_backward", "flatten_forward", "flatten_backward"]
 
 
 class LinearCache(NamedTuple):

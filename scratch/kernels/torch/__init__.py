@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import torch
 
-# l2_penalty is operators only: one pair in kernels/shared.py serves both backends
+from scratch.kernels.shared import is_one_of
+
+# l2_penalty is operators only: one pair in kernels/shared.py serves both backends; as does
+# linear's optional keep (see scratch.kernels), the cache's fields the same in both
 from scratch.kernels.shared import l2_penalty_backward as l2_penalty_backward
 from scratch.kernels.shared import l2_penalty_forward as l2_penalty_forward
+from scratch.kernels.shared import linear_keep as linear_keep
 
 from .activation import *  # noqa: F403
 from .conv import *  # noqa: F403
@@ -44,7 +48,7 @@ def to_tensor(a: torch.Tensor, device: torch.device, inputs: tuple) -> torch.Ten
     # `untyped_storage()` costs ~1 us a call: only a view, or an input itself, can alias an
     # input (kernels never detach an input), so a fresh result skips the storage comparison.
     view = a._is_view()
-    if (view and _aliases(a, inputs)) or _is_one_of(a, inputs):
+    if (view and _aliases(a, inputs)) or is_one_of(a, inputs):
         return a.clone()
     if view:
         # autograd forbids in-place ops (an in-place ReLU after a conv) on a view a Function
@@ -52,13 +56,6 @@ def to_tensor(a: torch.Tensor, device: torch.device, inputs: tuple) -> torch.Ten
         fresh = torch.empty((0,), dtype=a.dtype, device=a.device)
         return fresh.set_(a.untyped_storage(), a.storage_offset(), a.shape, a.stride())
     return a
-
-
-def _is_one_of(a: torch.Tensor, inputs: tuple) -> bool:
-    for t in inputs:  # a loop, not any(generator): half the cost, on every output
-        if a is t:
-            return True
-    return False
 
 
 def _aliases(a: torch.Tensor, inputs: tuple) -> bool:
