@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -445,6 +446,22 @@ def test_torch_full_grid_takes_row_pairs(shape, kernel, padding, dilation, pairs
     geo = conv_geometry(shape, 4, (6, shape[1], *kernel), (1, 1), tuple((p, p) for p in padding),
                         dilation, 1, "zeros", None)  # fmt: skip
     assert paired(geo) == pairs
+
+
+@pytest.mark.parametrize("special, pairs", [(0.0, 2), (math.nan, 1), (math.inf, 1)])
+def test_torch_conv_runs_row_pairs_for_a_finite_input(special, pairs, gen, monkeypatch):
+    """The 2d-row-pairs row: the torch backend's forward runs the full grid two rows a column,
+    one at a time where the input holds a NaN or inf (values checked by the tables)."""
+    import scratch.kernels.torch.conv as torch_conv
+
+    seen = []
+    run = torch_conv.forward_grid
+    monkeypatch.setattr(torch_conv, "forward_grid", lambda *a: seen.append(a[-1]) or run(*a))
+    case = next(c for c in CASES if c.name == "2d-row-pairs")
+    x, *rest = make_inputs(case, torch.float32, gen)
+    x.view(-1)[7] += special
+    kernels("torch").conv_forward(x, *rest, **case.options())
+    assert seen == [pairs]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

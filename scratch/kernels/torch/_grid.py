@@ -62,12 +62,13 @@ def _layout(plan: Grid, pairs: int, geo: ConvGeometry, itemsize: int) -> _Layout
     return _Layout(positions, -(-positions // line) * line, max(1, round(GRID_BYTES / per_element)))
 
 
-def _blocks(xp: torch.Tensor, plan: Grid, geo: ConvGeometry, pairs: int):
-    """Per block of `plan.block` elements: (its batch slice, its cols (C * K', n * row')), the
-    cols written into one buffer reused by every block (read each before the next is built)."""
+def _blocks(xp: torch.Tensor, plan: Grid, geo: ConvGeometry, pairs: int, layout: _Layout):
+    """Per block of `layout.block` elements: (its batch slice, its cols (C * K', n * row')),
+    the cols written into one buffer reused by every block (read each before the next is
+    built)."""
     n, c = xp.shape[:2]
     flat = xp.reshape(n, c, math.prod(xp.shape[2:]))  # (N, C, P); a copy if xp is strided
-    positions, row, block = _layout(plan, pairs, geo, xp.element_size())
+    positions, row, block = layout
     # rows of parity e apart, (N, C, pairs, P / pairs): each tap reads one run again
     flat = flat.view(n, c, -1, pairs, plan.steps[0]).transpose(2, 3).reshape(n, c, pairs, -1)
     s_n, s_c, s_e, s_p = flat.stride()
@@ -114,9 +115,9 @@ def forward_grid(xp, weight, bias, plan: Grid, geo: ConvGeometry, pairs: int) ->
     n, c_out = xp.shape[0], weight.shape[0]
     w = _pair_weight(weight, pairs)  # (pairs * C_out, C_in * K'), taps in cols' row order
     y = xp.new_empty((n, c_out, *geo.out))
-    row = _layout(plan, pairs, geo, xp.element_size()).row
-    for batch, cols in _blocks(xp, plan, geo, pairs):
-        full = torch.mm(w, cols).view(pairs, c_out, -1, row)  # (pairs, C_out, n, row')
+    layout = _layout(plan, pairs, geo, xp.element_size())
+    for batch, cols in _blocks(xp, plan, geo, pairs, layout):
+        full = torch.mm(w, cols).view(pairs, c_out, -1, layout.row)  # (pairs, C_out, n, row')
         if bias is not None:
             full += bias.view(c_out, 1, 1)
         y[batch].unflatten(2, (-1, pairs)).copy_(_real(full, plan, geo.out))
@@ -130,12 +131,12 @@ def grad_weight_grid(xp, grad_y, plan: Grid, geo: ConvGeometry, shape) -> torch.
     pairs = paired(geo)  # x is finite: the grid's dW is only taken then (see conv_backward)
     k0 = shape[2]
     grad = grad_y.new_zeros((pairs, c_out, shape[1], k0 + pairs - 1, *shape[3:]))
-    row = _layout(plan, pairs, geo, xp.element_size()).row
+    layout = _layout(plan, pairs, geo, xp.element_size())
     full = None
-    for batch, cols in _blocks(xp, plan, geo, pairs):
-        columns = cols.shape[1] // row
+    for batch, cols in _blocks(xp, plan, geo, pairs, layout):
+        columns = cols.shape[1] // layout.row
         if full is None or full.shape[2] != columns:  # zeros at the garbage, kept per block
-            full = grad_y.new_zeros((pairs, c_out, columns, row))
+            full = grad_y.new_zeros((pairs, c_out, columns, layout.row))
         _real(full, plan, geo.out).copy_(grad_y[batch].unflatten(2, (-1, pairs)))
         grad.view(pairs * c_out, -1).addmm_(full.view(pairs * c_out, -1), cols.t())
     total = grad[0, :, :, :k0]
