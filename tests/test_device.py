@@ -15,6 +15,7 @@ import math
 import pytest
 import torch
 
+import scratch.functional
 import scratch.optim
 from scratch.verify.cases import CASES
 from scratch.verify.parity import build
@@ -100,3 +101,11 @@ def test_pool_constants_are_made_once_per_geometry():
         SF.avg_pool2d(x, 3, 2, 1, backend="torch").sum().backward()
         SF.adaptive_avg_pool2d(x, 4, backend="torch").sum().backward()
     assert on_device.cache_info().misses == before
+
+
+def test_numpy_backend_on_meta_names_the_torch_backend():
+    """The NumPy backend needs values: a meta input gets an error saying which backend runs."""
+    x = torch.empty(2, 3, device=META, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="meta tensor has none: use backend='torch'"):
+        scratch.functional.relu(x, backend="numpy")
+    assert scratch.functional.relu(x, backend="torch").device == META

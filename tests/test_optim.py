@@ -226,6 +226,7 @@ def test_numpy_sgd_update_in_chunks_is_the_plain_update(dampening, gen):
         want_buf += (1 - dampening) * g.numpy()
         want_p += -0.1 * want_buf
         options = dict(lr=0.1, weight_decay=0.0, momentum=0.9, dampening=dampening)
+        options["decay_in_place"] = False
         _numpy.sgd(
             p.numpy(),
             g.numpy(),
@@ -237,3 +238,62 @@ def test_numpy_sgd_update_in_chunks_is_the_plain_update(dampening, gen):
         )
         assert p.numel() > _numpy._CHUNK
         assert (p.numpy() == want_p).all() and (buf.numpy() == want_buf).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_public_method_of_torchs_optimizer_is_ours_too(name):
+    """torch.optim.X's public API (Adagrad's share_memory, ...) is on scratch.optim.X."""
+    theirs = {a for a in dir(getattr(torch.optim, name)) if not a.startswith("_")}
+    assert theirs - set(dir(getattr(so, name))) == set()
+
+
+@pytest.mark.parametrize("backend", scratch.BACKENDS)
+def test_adagrad_share_memory_shares_its_sums(backend):
+    params = [torch.zeros(3, requires_grad=True), torch.zeros(2, 2, requires_grad=True)]
+    opt = so.Adagrad(params, initial_accumulator_value=0.5, backend=backend)
+    assert not any(opt.state[p]["sum"].is_shared() for p in params)
+    opt.share_memory()
+    assert all(opt.state[p]["sum"].is_shared() for p in params)
+    for p in params:
+        p.grad = torch.ones_like(p)
+    opt.step()  # the update writes into the shared memory
+    assert all(torch.equal(opt.state[p]["sum"], torch.full_like(p, 1.5)) for p in params)
+
+
+@pytest.mark.parametrize("maximize", [False, True])
+@pytest.mark.parametrize("backend", scratch.BACKENDS)
+def test_sgd_weight_decay_tensor_that_requires_grad(backend, maximize, gen):
+    """torch's differentiable path: the decay goes into p.grad itself (unless maximize made a
+    negated copy); the parameters and their gradients after each step are torch's."""
+
+    def make(cls, **kwargs):
+        params = [torch.ones(4, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+        wd = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+        opt = cls(params, lr=0.1, momentum=0.9, weight_decay=wd, maximize=maximize, **kwargs)
+        return params, opt
+
+    (ref, theirs), (ours, mine) = make(torch.optim.SGD), make(so.SGD, backend=backend)
+    for _ in range(3):
+        give_grads(ref, ours, gen)
+        theirs.step()
+        mine.step()
+        assert_same(ours, ref, backend)
+        assert_same([p.grad for p in ours[:-1]], [p.grad for p in ref[:-1]], backend)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("name", NAMES)
+def test_half_precision_is_torchs_on_the_torch_backend_refused_on_numpy(name, dtype, gen):
+    """torch rounds each op of a half update from float32, which the torch backend repeats
+    (bit-exact); NumPy's float16 arithmetic rounds the scalars too, so it refuses clearly."""
+    ref, ours, theirs, mine = pair(RICH[name], "torch", dtype, gen)
+    for _ in range(STEPS):
+        give_grads(ref, ours, gen)
+        theirs.step()
+        mine.step()
+        assert_same(ours, ref, "torch")
+    param = torch.ones(3, dtype=dtype, requires_grad=True)
+    param.grad = torch.ones_like(param)
+    with pytest.raises(TypeError, match="backend='torch'"):
+        getattr(so, name)([param], backend="numpy").step()
+    assert torch.equal(param, torch.ones_like(param))

@@ -3,6 +3,9 @@ raise; and the update is its own (torch.optim's update functions are never calle
 
 import importlib
 import inspect
+import math
+import warnings
+from functools import partial
 
 import pytest
 import torch
@@ -112,8 +115,14 @@ def test_unsupported_options_name_themselves(name, option, value):
         getattr(so, name)([param], **{option: value})
     opt = getattr(so, name)([param])  # accepted at their defaults and as False ...
     getattr(so, name)([torch.zeros(1, requires_grad=True)], **{option: False})
+    extra = torch.zeros(2, requires_grad=True)
     with pytest.raises(NotImplementedError, match=option):  # ... and checked per param group
-        opt.add_param_group({"params": [torch.zeros(2, requires_grad=True)], option: value})
+        opt.add_param_group({"params": [extra], option: value})
+    assert len(opt.param_groups) == 1  # refused before it was added, as torch's own checks
+    opt.add_param_group({"params": [extra]})  # so the same parameter can be added again
+    param.grad, extra.grad = torch.ones(3), torch.ones(2)
+    opt.step()
+    assert not torch.equal(extra, torch.zeros(2))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -182,3 +191,44 @@ def test_unsupported_option_loaded_from_a_torch_state_dict_is_named_at_step():
     with pytest.raises(NotImplementedError, match="SGD: foreach=True is not supported"):
         opt.step()
     assert torch.equal(param, torch.zeros(3))  # refused before any update
+
+
+@pytest.mark.parametrize("backend", scratch.BACKENDS)
+@pytest.mark.parametrize("name", NAMES)
+def test_a_parameter_whose_elements_share_memory_is_refused_as_torch(name, backend):
+    """An expanded leaf (stride 0): torch's in-place update raises; NumPy would write through."""
+    outcomes = []
+    for make in (getattr(torch.optim, name), partial(getattr(so, name), backend=backend)):
+        store = torch.arange(3.0)
+        param = store.expand(4, 3).detach().requires_grad_()
+        opt = make([param], lr=0.1)
+        param.grad = torch.ones(4, 3)
+        outcomes.append(_raised(opt.step))
+        assert torch.equal(store, torch.arange(3.0))  # nothing written
+    assert outcomes[0][0] is RuntimeError and outcomes[1] == outcomes[0]
+
+
+@pytest.mark.parametrize("backend", scratch.BACKENDS)
+@pytest.mark.parametrize("name", NAMES)
+def test_non_finite_gradients_give_torchs_values_without_a_warning(name, backend, gen):
+    """inf and NaN are values: the same NaN/inf pattern as torch.optim, and no RuntimeWarning
+    (under `-W error` NumPy's would stop the update half-way, the state changed, not the param)."""
+    ref, ours, theirs, mine = pair(RICH[name], backend, torch.float64, gen)
+    give_grads(ref, ours, gen)
+    for params in (ref, ours):
+        params[0].grad[0, :3] = torch.tensor([math.inf, -math.inf, math.nan])
+    theirs.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mine.step()
+    for a, b in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12, equal_nan=True)
+    assert ours[0].isnan().any()
+
+
+def test_meta_parameters_on_the_numpy_backend_name_the_torch_backend():
+    param = torch.nn.Parameter(torch.empty(3, device="meta"))
+    param.grad = torch.empty_like(param)
+    with pytest.raises(NotImplementedError, match="meta tensor has none: use backend='torch'"):
+        so.Adam([param], backend="numpy").step()
+    so.Adam([param], backend="torch").step()  # shapes only: runs

@@ -52,6 +52,7 @@ def sgd(
     fresh_buffer: bool,
     lr: Scalar,
     weight_decay: Scalar,
+    decay_in_place: bool,
     momentum: float,
     dampening: float,
     nesterov: bool,
@@ -60,7 +61,10 @@ def sgd(
     """SGD: `g += wd*p`; `b = g` on the first step, else `b = mu*b + (1-tau)*g`; `p -= lr*g'`."""
     grad = -grad if maximize else grad
     if weight_decay != 0:
-        grad = grad + float(weight_decay) * param
+        if decay_in_place:  # as torch's differentiable path: into the gradient itself
+            grad += float(weight_decay) * param
+        else:
+            grad = grad + float(weight_decay) * param
     if momentum != 0:
         if fresh_buffer:  # torch: buf = grad.clone(), so no dampening on the first step
             momentum_buffer[...] = grad
@@ -169,11 +173,28 @@ def rmsprop(
         param += float(-lr) * grad / avg
 
 
-def _array(t: torch.Tensor) -> np.ndarray:
-    """A writable NumPy array viewing `t`'s memory on the CPU (a host copy elsewhere)."""
-    if t.dtype == torch.bfloat16:
+def check_param(param: torch.Tensor) -> None:
+    """What the NumPy updates cannot do, refused before any update of a step is made: torch's
+    error for an in-place write into a parameter whose elements share memory (an expanded
+    leaf, which NumPy would write through), and the dtypes and devices NumPy cannot compute."""
+    if any(st == 0 and n > 1 for st, n in zip(param.stride(), param.shape)):
+        raise RuntimeError(
+            "unsupported operation: more than one element of the written-to tensor refers to a "
+            "single memory location. Please clone() the tensor before performing the operation."
+        )
+    if param.dtype == torch.bfloat16:
         raise TypeError("the numpy backend has no bfloat16: use backend='torch' or float32")
-    return t.numpy(force=True)  # detach + cpu in one call, a view on the CPU
+    if param.dtype == torch.float16:  # torch rounds each op from float32, its scalars unrounded;
+        # NumPy's float16 arithmetic rounds lr, betas and eps too: off by 5e-3 in 20 SGD steps
+        raise TypeError(
+            "the numpy backend's optimizers have no float16 (NumPy rounds the update's "
+            "scalars to float16, torch computes each op in float32): use backend='torch', "
+            "bit-exact against torch.optim in float16, or float32 parameters"
+        )
+    if param.is_meta:
+        raise NotImplementedError(
+            "the numpy backend computes values, and a meta tensor has none: use backend='torch'"
+        )
 
 
 def _scalar(x: torch.Tensor):
@@ -182,10 +203,14 @@ def _scalar(x: torch.Tensor):
 
 
 def run(update, tensors: tuple[torch.Tensor | None, ...], options: dict) -> None:
-    """Apply `update` to NumPy views of the tensors; copies off the CPU are written back."""
-    arrays = [None if t is None else _array(t) for t in tensors]
+    """Apply `update` to NumPy views of the tensors (checked by `check_param`); copies off the
+    CPU are written back. NaN and inf are values, as in torch, which never warns about them
+    (NumPy's RuntimeWarnings, errors under `-W error`, would stop an update half-way)."""
+    # writable views of the memory on the CPU (detach + cpu in one call), host copies elsewhere
+    arrays = [None if t is None else t.numpy(force=True) for t in tensors]
     scalars = {k: _scalar(v) if isinstance(v, torch.Tensor) else v for k, v in options.items()}
-    update(*arrays, **scalars)
+    with np.errstate(all="ignore"):
+        update(*arrays, **scalars)
     for t, a in zip(tensors, arrays, strict=True):
         if t is not None and not t.is_cpu:
             t.copy_(torch.from_numpy(a))

@@ -21,15 +21,22 @@ def sgd(
     fresh_buffer: bool,
     lr: Scalar,
     weight_decay: Scalar,
+    decay_in_place: bool,
     momentum: float,
     dampening: float,
     nesterov: bool,
     maximize: bool,
 ) -> None:
-    """SGD: `g += wd*p`; `b = g` on the first step, else `b = mu*b + (1-tau)*g`; `p -= lr*g'`."""
+    """SGD: `g += wd*p`; `b = g` on the first step, else `b = mu*b + (1-tau)*g`; `p -= lr*g'`.
+
+    `decay_in_place` (a tensor weight_decay that requires grad): torch's differentiable path,
+    which adds `wd * p` into the gradient itself (`p.grad`, unless maximize negated it)."""
     grad = -grad if maximize else grad
     if weight_decay != 0:
-        grad = grad.add(param, alpha=weight_decay)
+        if decay_in_place:
+            grad = grad.addcmul_(param.clone(), weight_decay)
+        else:
+            grad = grad.add(param, alpha=weight_decay)
     if momentum != 0:
         if fresh_buffer:  # torch: buf = grad.clone(), so no dampening on the first step
             momentum_buffer.copy_(grad)

@@ -79,6 +79,13 @@ class Adagrad(ScratchOptimizer):
         state["sum"] = torch.full_like(p, init, memory_format=torch.preserve_format)
         return state
 
+    def share_memory(self) -> None:
+        """`share_memory_()` on every `sum` state tensor, as torch.optim.Adagrad's (for Hogwild
+        training across processes)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.state[p]["sum"].share_memory_()
+
     def _step_group(self, group: dict[str, Any], params: list[Tensor]) -> None:
         """One Adagrad update per parameter."""
         states = [self.state[p] or self._init_state(p) for p in params]

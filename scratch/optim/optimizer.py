@@ -92,9 +92,12 @@ class ScratchOptimizer(torch.optim.Optimizer):
                     p_state["step"] = torch.tensor(float(p_state["step"]), dtype=scalar_dtype())
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """torch's `add_param_group`, then a clear error for options scratch does not support."""
+        """torch's `add_param_group`, refusing first an option scratch does not support (in the
+        group or, for keys it leaves out, the defaults), so that a refused group is not left
+        behind in `param_groups`. torch's own checks (a dict, its params) come after."""
+        if isinstance(param_group, dict):
+            self._check_group({**self.defaults, **param_group})
         super().add_param_group(param_group)
-        self._check_group(self.param_groups[-1])
 
     def _check_group(self, group: dict[str, Any]) -> None:
         """NotImplementedError naming the first option of `group` that scratch cannot honour."""
@@ -106,12 +109,14 @@ class ScratchOptimizer(torch.optim.Optimizer):
                 )
 
     def _check_param(self, p: Tensor) -> None:
-        """The errors a parameter's gradient can raise before any update is made."""
+        """The errors a parameter or its gradient raises, before any update of the step is made."""
         name = type(self).__name__
         if p.grad.is_sparse:
             raise RuntimeError(f"{name} (scratch.optim) does not support sparse gradients")
         if torch.is_complex(p):
             raise NotImplementedError(f"{name} (scratch.optim) does not support complex parameters")
+        if self.backend == "numpy":
+            _numpy.check_param(p)
 
     def _update(self, name: str, tensors: tuple[Tensor | None, ...], **options: Any) -> None:
         """Run update `name` (`sgd`, `adam`, ...) of this optimizer's backend, in place."""

@@ -71,7 +71,8 @@ class SGD(ScratchOptimizer):
 
     def _step_group(self, group: dict[str, Any], params: list[Tensor]) -> None:
         """One SGD update per parameter; `momentum_buffer` appears after the first step."""
-        momentum = group["momentum"]
+        momentum, weight_decay = group["momentum"], group["weight_decay"]
+        decay_in_place = isinstance(weight_decay, Tensor) and weight_decay.requires_grad
         for p in params:
             buffer = fresh = None
             if momentum != 0:
@@ -85,7 +86,8 @@ class SGD(ScratchOptimizer):
                 (p, p.grad, buffer),
                 fresh_buffer=bool(fresh),
                 lr=to_scalar(group["lr"]),
-                weight_decay=group["weight_decay"],
+                weight_decay=weight_decay,
+                decay_in_place=decay_in_place,
                 momentum=momentum,
                 dampening=group["dampening"],
                 nesterov=group["nesterov"],
