@@ -104,11 +104,26 @@ def _made_convention(made: Any) -> str:
 
 
 def refused(fn, *args, **kwargs):
-    """`fn(*args, **kwargs)`, with NotImplementedError/TypeError/ValueError as `Unsupported`."""
+    """`fn(*args, **kwargs)`, with NotImplementedError/TypeError/ValueError as `Unsupported`;
+    a TypeError only where `fn`'s signature does not take the arguments (a TypeError from
+    inside it, such as len(None) for bias=False, is a bug: it propagates)."""
     try:
         return fn(*args, **kwargs)
+    except TypeError as e:
+        if _binds(fn, args, kwargs):
+            raise
+        raise Unsupported(f"{type(e).__name__}: {e}") from e
     except REFUSALS as e:
         raise Unsupported(f"{type(e).__name__}: {e}") from e
+
+
+def _binds(fn, args: tuple, kwargs: dict) -> bool:
+    """Whether `fn`'s signature takes these arguments (False where it has none to read)."""
+    try:
+        inspect.signature(fn).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def adapt(obj: Any, like: str, options: Options = Options()):
@@ -190,7 +205,10 @@ class Adapted(torch.nn.Module):
                 else (self.user.forward, self.user.backward)
             )
             probe = [None] * (self.spec.inputs + len(self.spec.params))
-            refused(inspect.signature(user[0]).bind, *probe, **opts)
+            try:  # a forward without an option's keyword declines the configuration
+                inspect.signature(user[0]).bind(*probe, **opts)
+            except TypeError as e:
+                raise Unsupported(f"TypeError: {e}") from e
         else:
             value = getattr(user, self.names.get("weight") or "", None)
             if array == "auto" and value is not None:
@@ -210,6 +228,26 @@ class Adapted(torch.nn.Module):
         if self.options.weight_layout == "in-out":
             return w.t()
         return w.permute(*range(2, w.ndim), 1, 0)  # (out, in, kH, kW) -> (kH, kW, in, out)
+
+    def train(self, mode: bool = True) -> Adapted:
+        """torch's train/eval, passed on to the user's layer: an nn.Module's own `train(mode)`;
+        a layer object's `train(mode)` where it has one, else its `training` attribute."""
+        super().train(mode)
+        user = self.__dict__.get("user")
+        if self.kind == "module" or callable(getattr(user, "train", None)):
+            user.train(mode)
+        elif hasattr(user, "training"):
+            user.training = mode
+        return self
+
+    def kept_buffers(self) -> list[str]:
+        """torch's buffers (running statistics) the user's layer keeps too: compared after a
+        forward. A layer keeps one as an attribute of torch's name, a module as its buffer."""
+        if self.kind == "module":
+            return [n for n in self._buffers if _owns(self.user, n)]
+        if self.kind == "layer":
+            return [n for n in self._buffers if _array_like(getattr(self.user, n, None))]
+        return []
 
     def forward(self, *inputs: torch.Tensor):
         cdim = self._channels(inputs[0])
@@ -232,16 +270,24 @@ class Adapted(torch.nn.Module):
             state.update({n: b for n, b in self._buffers.items() if _owns(self.user, n)})
             return functional_call(self.user, state, tuple(tensors))
         self.call.options = self.spec.keyword_options(self.ctor, self.training)
+        for name in self.kept_buffers():  # torch's running statistics in, as the weights go in
+            value, b = getattr(self.user, name), self._buffers[name].detach()
+            mine = b.clone() if torch.is_tensor(value) else b.cpu().numpy().copy()
+            setattr(self.user, name, mine.reshape(value.shape))
         return UserFunction.apply(self.call, *tensors, *params.values())
 
     def _sync_buffers(self) -> None:
         """Running statistics a layer object keeps on attributes of torch's buffer names."""
         if self.kind != "layer":
             return
-        for name, b in self._buffers.items():
-            value = getattr(self.user, name, None)
-            if value is not None and not isinstance(value, int | float) and b is not None:
-                b.copy_(torch.as_tensor(value).reshape(b.shape).to(b.dtype))
+        for name in self.kept_buffers():
+            b = self._buffers[name]
+            b.copy_(torch.as_tensor(getattr(self.user, name)).reshape(b.shape).to(b.dtype))
+
+
+def _array_like(value: Any) -> bool:
+    """A tensor or NumPy array (a layer's running statistic), not a count or a method."""
+    return torch.is_tensor(value) or (hasattr(value, "shape") and hasattr(value, "dtype"))
 
 
 def _owns(module: torch.nn.Module, name: str) -> bool:

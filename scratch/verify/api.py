@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from tqdm import tqdm
 
 from scratch.verify.adapters import Options, adapt
@@ -14,6 +15,7 @@ from scratch.verify.configs import KINDS, call_text, case_kinds, parse_like, sin
 from scratch.verify.hints import find_hints
 from scratch.verify.report import CaseResult, Report
 from scratch.verify.runner import DTYPES, check_case, search
+from scratch.verify.specs import spec_of
 
 
 def like_name(like: Any) -> str:
@@ -33,7 +35,15 @@ def plan(like: str, skip: Sequence[str] = ()) -> tuple[str, list, bool]:
             f"--skip {','.join(unknown)}: unknown input kind; known: {', '.join(KINDS)}"
         )
     layer, args, kwargs = parse_like(like)
+    spec_of(layer)  # a ValueError listing the known layers
     if args is not None:
+        try:  # torch decides what a configuration is: one it refuses is no case
+            getattr(torch.nn, layer)(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - whatever torch raises, said in one line
+            raise ValueError(
+                f"--like {call_text(layer, args, kwargs)}: torch.nn.{layer} refuses it "
+                f"({type(e).__name__}: {e})"
+            ) from None
         return layer, single_cases(layer, args, kwargs), False
     cases = [c for c in CASES if c.layer == layer]
     if not cases:

@@ -59,6 +59,12 @@ def from_user(a: Any, what: str, like: torch.Tensor, shape: tuple | None = None)
         raise LayerError(f"{what} is a {type(a).__name__}, expected an array")
     if not (t.is_floating_point() or t.dtype == torch.bool or t.numel() == 0):
         t = t.double()
+    if t.is_floating_point() and like.is_floating_point() and t.itemsize < like.itemsize:
+        raise LayerError(
+            f"{what} is {str(t.dtype).removeprefix('torch.')} for a "
+            f"{str(like.dtype).removeprefix('torch.')} input: computed in lower precision (a "
+            "float32 array or constant somewhere?); torch keeps the input's dtype"
+        )
     t = t.to(like.dtype)
     if shape is not None and tuple(t.shape) != tuple(shape):
         if t.numel() == 1 and len(shape) == 0:

@@ -68,7 +68,11 @@ def _ints(v, n: int) -> tuple[int, ...]:
 def _spatial_sizes(layer: str, ctor: dict, d: int) -> tuple[int, ...]:
     """Odd, non-square input sizes at which every window of the configuration fits."""
     kernel = _ints(ctor.get("kernel_size", 3) or 3, d)
-    stride = _ints(ctor.get("stride") or kernel, d) if "Pool" in layer else _ints(ctor["stride"], d)
+    stride = (
+        _ints(ctor.get("stride") or kernel, d)
+        if "Pool" in layer
+        else _ints(ctor.get("stride", 1), d)
+    )
     dilation = _ints(ctor.get("dilation", 1), d)
     span = [dl * (k - 1) + 1 for k, dl in zip(kernel, dilation)]
     sizes = [max(s + st_, 5) | 1 for s, st_ in zip(span, stride)]

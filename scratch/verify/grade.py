@@ -114,7 +114,10 @@ def main(argv: list[str]) -> int:
 
     target, like, out, options = argv
     try:
-        report = verify(load(target), like, **json.loads(options)).to_json()
+        result = verify(load(target), like, **json.loads(options))
+        report = result.to_json()
+        if result.declined:  # its status: nothing was checked, which is not a FAIL of 0/0
+            report["error"] = result.declined
     except (AdaptError, ValueError) as e:
         report, code = {"error": f"could not load or adapt: {e}", "passed": False}, 2
     else:

@@ -19,8 +19,12 @@ Pair = tuple[torch.Tensor | None, torch.Tensor | None]
 
 
 def _close(a: torch.Tensor, e: torch.Tensor) -> bool:
-    scale = float(e.abs().max()) if e.numel() else 0.0
-    return a.shape == e.shape and bool(torch.allclose(a, e, rtol=1e-6, atol=1e-9 * (1 + scale)))
+    """Equal up to rounding, NaN where torch's is NaN (the scale from the finite values)."""
+    finite = e[e.isfinite()]
+    scale = float(finite.abs().max()) if finite.numel() else 0.0
+    return a.shape == e.shape and bool(
+        torch.allclose(a, e, rtol=1e-6, atol=1e-9 * (1 + scale), equal_nan=True)
+    )
 
 
 def _named_factor(k: float, n: int) -> str | None:
@@ -64,7 +68,31 @@ def value_hints(what: str, pair: Pair, case: CaseResult) -> list[tuple[str, str]
         return [("sign", f"{what} has the wrong sign (yours = -torch's)")]
     found = _factor(what, a, e, case) + _transposed(what, a, e, case)
     found += _bias(what, a, e, case) + _border(what, a, e, case) + _ties(what, a, e, case)
-    return found
+    return found + _at_nonfinite_inputs(what, a, e, case)
+
+
+def _at_nonfinite_inputs(what, a, e, case: CaseResult) -> list[tuple[str, str]]:
+    """Wrong only where the (elementwise) layer's input is NaN or inf: NaN semantics."""
+    inputs = case.context.get("inputs") or []
+    if what not in ("output", "grad input") or not inputs or inputs[0].shape != e.shape:
+        return []
+    wrong = ~torch.isclose(a, e, rtol=1e-6, atol=1e-9, equal_nan=True)
+    if not wrong.any() or (wrong & inputs[0].isfinite()).any():
+        return []
+    relu = case.layer == "ReLU" and what == "grad input"
+    why = (
+        ": torch's mask is `not (x <= 0)`, so at NaN the gradient passes through, where "
+        "`x > 0` stops it"
+        if relu
+        else ""
+    )
+    return [
+        (
+            "nonfinite",
+            f"{what} differs from torch's only where the input is NaN or inf{why}; "
+            "everywhere else yours is right",
+        )
+    ]
 
 
 def _factor(what, a, e, case: CaseResult) -> list[tuple[str, str]]:

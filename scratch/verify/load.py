@@ -34,7 +34,7 @@ def import_file(path: Path) -> ModuleType:
     sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
-    except Exception as e:  # noqa: BLE001 - the user's file: its error, said plainly
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's file: its error, plainly
         sys.modules.pop(name, None)
         raise AdaptError(f"could not import {path}: {type(e).__name__}: {e}") from None
     finally:

@@ -110,6 +110,16 @@ class Report:
     def unsupported(self) -> list[CaseResult]:
         return [c for c in self.cases if c.verdict == "unsupported"]
 
+    @property
+    def declined(self) -> str | None:
+        """Where the layer declined every case (nothing was checked): why, in one line."""
+        if not self.cases or len(self.unsupported) < len(self.cases):
+            return None
+        return (
+            f"your layer declined every case, so nothing was checked; the first: "
+            f"{self.cases[0].name}: {self.cases[0].reason}"
+        )
+
     def table(self) -> str:
         """One row per case and dtype comparison: verdict, errors, worst index; then the hints."""
         head = ("case", "verdict", "check", "dtype", "abs err", "rel err", "worst index")
@@ -146,6 +156,8 @@ class Report:
         lines = ["  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "-" * len(lines[0]))
         for c in self.cases:
+            if c.verdict == "error":  # the table's cell holds its start only
+                lines.append(f"ERROR {c.name}: {c.reason}")
             for k in c.checks:
                 if not k.passed:
                     detail = k.message or f"max abs error {_num(k.abs_error)}"
@@ -169,6 +181,8 @@ class Report:
         if self.smallest_failing:
             lines.append(f"smallest failing configuration: {self.smallest_failing}")
         lines += ["hints:"] + [f"  {h}" for h in self.hints] if self.hints else []
+        if self.declined:
+            lines.append(self.declined)
         lines.append("PASSED" if self.passed else "FAILED")
         return lines
 
@@ -181,6 +195,7 @@ class Report:
             "smallest_failing": self.smallest_failing,
             "properties": self.properties,
             "unsupported_options": self.unsupported_options,
+            "declined": self.declined,
             "cases": [c.to_json() for c in self.cases],
         }
 

@@ -31,6 +31,7 @@ from scratch.verify.configs import (
 )
 from scratch.verify.parity import TOLERANCES, Case, _run, gradcheck_case
 from scratch.verify.report import CaseResult, Check
+from scratch.verify.specs import constructor_arguments
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -83,7 +84,13 @@ def _torch_layer(case: Case, dtype: torch.dtype, seed: int) -> torch.nn.Module:
 
 
 def _user_layer(case: Case, candidate, reference: torch.nn.Module, dtype: torch.dtype):
-    twin = candidate(*case.args, **case.kwargs).to(dtype)
+    try:
+        twin = candidate(*case.args, **case.kwargs)
+    except (Unsupported, AdaptError):
+        raise
+    except Exception as e:  # a bug in the constructor: not an input kind the layer declines
+        raise LayerError(f"your constructor raised {type(e).__name__}: {e}") from e
+    twin = twin.to(dtype)
     twin.load_state_dict(reference.state_dict())
     return twin.train(case.train)
 
@@ -112,12 +119,32 @@ def _both(case: Case, candidate, dtype: torch.dtype, seed: int, result: CaseResu
     for name, expected in grads_t.items():
         what = "grad input" if name == "input0" else f"grad {name}"
         result.checks.append(compare(what, grads_s.get(name), expected, dtype))
+    if hasattr(twin, "kept_buffers"):  # running statistics after the step, where both keep them
+        theirs = dict(reference.named_buffers())
+        for name in twin.kept_buffers():
+            check = compare(name, getattr(twin, name), theirs[name], dtype)
+            if not check.passed and not check.message:
+                check.message = (
+                    f"{name} after the forward is not torch's: {_stats_rule(case, name, leaves[0])}"
+                )
+            result.checks.append(check)
     if dtype == torch.float64:
         result.pairs = {"output": (out_s[0], out_t[0])}
         for name, expected in grads_t.items():
             what = "grad input" if name == "input0" else f"grad {name}"
             result.pairs[what] = (grads_s.get(name), expected)
         result.context = {"inputs": [t.detach() for t in leaves], "reference": reference}
+
+
+def _stats_rule(case: Case, name: str, x: torch.Tensor) -> str:
+    """How torch updates a running statistic `name` in this case, in words."""
+    if not case.train:
+        return "torch leaves its running statistics unchanged in eval mode"
+    if x.numel() == 0:
+        return "torch leaves its running statistics unchanged on an empty batch"
+    if name == "num_batches_tracked":
+        return "torch counts every training forward"
+    return "torch's is (1 - momentum) * old + momentum * the batch's (the variance unbiased)"
 
 
 def _forward_shape(twin, case: Case, leaves, expected: torch.Tensor, error: Exception) -> None:
@@ -145,13 +172,18 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def _mutation(case: Case, candidate, seed: int) -> list[str]:
-    """What the user's layer writes into: its input, or the upstream gradient."""
+    """What the user's layer writes into: its input (unless asked to: inplace=True, whose
+    input is then a copy, as in the main run), or the upstream gradient."""
     reference = _torch_layer(case, torch.float64, seed)
     twin = _user_layer(case, candidate, reference, torch.float64)
     gen = torch.Generator().manual_seed(seed)
     leaves = [i.leaf(gen, torch.float64) for i in case.inputs]
     before = [t.detach().clone() for t in leaves]
-    out = twin(*(i.view(t) if i.view else t for i, t in zip(case.inputs, leaves)))
+    inplace = bool(constructor_arguments(case.layer, case.args, case.kwargs).get("inplace"))
+    fed = [
+        i.feed(t) if inplace else i.view(t) if i.view else t for i, t in zip(case.inputs, leaves)
+    ]
+    out = twin(*fed)
     out = out[0] if isinstance(out, tuple) else out
     found = [
         f"forward modified input {k} in place"
@@ -219,6 +251,8 @@ def check_case(
     except LayerError as e:
         result.verdict, result.reason = "error", f"{stage}: {e}"
         result.context["shape_error"] = (e.what, *e.shapes) if e.shapes else None
+    except SystemExit as e:  # sys.exit() in the user's layer: not the harness's exit status
+        result.verdict, result.reason = "error", f"{stage}: your layer called sys.exit({e.code!r})"
     except Exception as e:  # noqa: BLE001 - the user's layer raised: a verdict, not a crash
         optional = [k for k in kinds if k in OPTIONAL_KINDS] + (["float32"] * (stage == "float32"))
         if optional:

@@ -8,6 +8,7 @@ function-shaped layer cannot express (`padding_mode`).
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from dataclasses import dataclass, field
 from typing import Any
@@ -196,7 +197,13 @@ SPECS = _specs()
 def spec_of(layer: str) -> Spec:
     """The spec of a torch.nn class name, or a ValueError listing the known ones."""
     if layer not in SPECS:
-        raise ValueError(f"--like {layer!r}: no such layer; known: {', '.join(sorted(SPECS))}")
+        close = difflib.get_close_matches(layer, SPECS, n=1) or [
+            name for name in SPECS if name.lower() == layer.lower()
+        ]
+        guess = f"did you mean {close[0]}? " if close else ""
+        raise ValueError(
+            f"--like {layer!r}: no such layer; {guess}known: {', '.join(sorted(SPECS))}"
+        )
     return SPECS[layer]
 
 

@@ -48,9 +48,11 @@ class Dense:
 
 class Stepped(Dense):
     def backward(self, dout):
-        W, b = self.W.copy(), self.b.copy()
+        W, b = self.W.copy(), None if self.b is None else self.b.copy()
         dx = super().backward(dout)
-        self.dW, self.db = (W - self.W) / self.lr, (b - self.b) / self.lr
+        self.dW = (W - self.W) / self.lr
+        if b is not None:  # bias=False: no bias, no gradient
+            self.db = (b - self.b) / self.lr
         return dx
 
 
