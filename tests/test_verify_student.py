@@ -275,3 +275,48 @@ def test_lower_precision_is_named_in_float32_runs_too():
             return x.astype(np.float64) @ self.weight.T + self.bias
 
     assert scratch.verify(Wide, "Linear(5, 3)").passed
+
+
+def test_a_forward_that_is_not_a_function_of_its_input_is_named(tmp_path):
+    noisy = linear(forward="x = x + 1e-12 * np.random.randn()")
+    report = scratch.verify(load(_layer_file(tmp_path, noisy)), "Linear(5, 3)")
+    messages = {k.message for c in report.cases for k in c.checks if k.what == "mutation"}
+    assert any("another output for the same input on a second call" in m for m in messages)
+    assert scratch.verify(torch.nn.Dropout, "Dropout(0.5)").passed  # random on purpose
+
+
+class LinearCutShort(torch.nn.Linear):
+    def forward(self, x):
+        return super().forward(x)[..., :2]
+
+
+def test_a_wrong_output_shape_heads_its_row_in_words_for_its_layer():
+    report = scratch.verify(LinearCutShort, "Linear(5, 3)")
+    row = report.table().splitlines()[2]
+    assert row.startswith("Linear(5, 3) ") and row.split()[2:4] == ["FAIL", "output"], row
+    sizes = [h.message for h in report.hints if h.check == "size"]
+    assert "output: shape (4, 2), torch's (4, 3)" in sizes
+    assert not any("floor((H" in size for size in sizes)  # a conv's rule, not Linear's
+
+
+class DividingReLU(TextbookReLU):
+    def forward(self, x):
+        return super().forward(x) * (x / x)  # NaN at x = 0, where torch gives 0
+
+
+def test_hints_that_belong_to_other_layers_stay_with_them():
+    """No exp in ReLU, no stride hint when cases without a stride fail too."""
+    relu = scratch.verify(DividingReLU, "ReLU", examples=0)
+    overflow = [h.message for h in relu.hints if h.check == "overflow"]
+    assert overflow and all("exp" not in m for m in overflow)
+    flipped = scratch.verify(FlippedConv, "Conv2d", examples=0)
+    failing = {c.name for c in flipped.cases if c.failed}
+    assert "conv2d-k3" in failing and "conv2d-stride2" in failing
+    assert not [h for h in flipped.hints if h.check in ("stride", "dilation")]
+
+
+class FlippedConv(torch.nn.Conv2d):
+    """A correlation with the kernel flipped: wrong with and without a stride."""
+
+    def forward(self, x):
+        return self._conv_forward(x, self.weight.flip(-1, -2), self.bias)

@@ -51,15 +51,14 @@ def value_hints(what: str, pair: Pair, case: CaseResult) -> list[tuple[str, str]
         return [("missing", f"{what}: your layer gives no gradient at all (None)")]
     a, e = a.double(), e.double()
     if a.shape != e.shape:
-        return _shape_hints(what, a.shape, e.shape)
+        return _shape_hints(what, a.shape, e.shape, case.layer)
     if (~a.isfinite() & e.isfinite()).any():
-        return [
-            (
-                "overflow",
-                f"{what}: NaN/inf where torch's values are finite: exp overflows "
-                "on large inputs; subtract the max before exp (log-sum-exp)",
-            )
-        ]
+        why = (
+            "exp overflows on large inputs; subtract the max before exp (log-sum-exp)"
+            if case.layer in EXP_LAYERS
+            else "an overflow or a division by zero"
+        )
+        return [("overflow", f"{what}: NaN/inf where torch's values are finite: {why}")]
     if not e.any() or _close(a, e):
         return []
     if not a.any():
@@ -132,7 +131,9 @@ def _bias(what, a, e, case: CaseResult) -> list[tuple[str, str]]:
     bias = getattr(reference, "bias", None)
     if what != "output" or bias is None or e.ndim < 2:
         return []
-    cdim = -1 if case.layer == "Linear" else (1 if len(case.shapes[0]) == e.ndim else 0)
+    cdim = -1 if case.layer == "Linear" else (0 if "unbatched" in case.kinds else 1)
+    if e.shape[cdim] != bias.numel():  # not the channel dim: no bias pattern to look for
+        return []
     shape = [1] * e.ndim
     shape[cdim] = -1
     b = bias.detach().double().reshape(shape).expand_as(e)
@@ -184,7 +185,11 @@ def _ties(what, a, e, case: CaseResult) -> list[tuple[str, str]]:
     ]
 
 
-def _shape_hints(what: str, a: tuple, e: tuple) -> list[tuple[str, str]]:
+EXP_LAYERS = {"Softmax", "LogSoftmax", "CrossEntropyLoss", "Sigmoid", "Tanh", "GELU"}
+EXP_LAYERS |= {"BCEWithLogitsLoss", "BCELoss", "NLLLoss"}
+
+
+def _shape_hints(what: str, a: tuple, e: tuple, layer: str) -> list[tuple[str, str]]:
     a, e = tuple(a), tuple(e)
     if len(a) == len(e) >= 2 and a != e and a == (*e[:-2], e[-1], e[-2]):
         return [
@@ -194,13 +199,13 @@ def _shape_hints(what: str, a: tuple, e: tuple) -> list[tuple[str, str]]:
                 "(or in and out) swapped",
             )
         ]
-    return [
-        (
-            "size",
-            f"{what}: shape {a}, torch's {e}: check the output-size formula "
-            "floor((H + 2p - d(k-1) - 1) / s) + 1 and the stride",
-        )
-    ]
+    windows = "Conv" in layer or "Pool" in layer
+    rule = (
+        ": check the output-size formula floor((H + 2p - d(k-1) - 1) / s) + 1 and the stride"
+        if windows
+        else ""
+    )
+    return [("size", f"{what}: shape {a}, torch's {e}{rule}")]
 
 
 def _summary(case: CaseResult) -> list[tuple[str, str]]:
@@ -271,8 +276,12 @@ def find_hints(results: list[CaseResult]) -> list[Hint]:
                 pairs += value_hints(what, pair, case)
         shape_error = case.context.get("shape_error")
         if shape_error:
-            pairs += _shape_hints(*shape_error)
+            pairs += _shape_hints(*shape_error, case.layer)
         for check, message in pairs + _summary(case):
             found.setdefault((check, message), []).append(case.name)
+    failing = [set(r.features) for r in results if r.failed]
+    for option in ("stride", "dilation"):  # said per case: only if failures come with it only
+        if not all(option in features for features in failing):
+            found = {key: cases for key, cases in found.items() if key[0] != option}
     hints = [Hint(check, message, cases) for (check, message), cases in found.items()]
     return hints + _only_with(results)

@@ -139,8 +139,8 @@ class Report:
                 )
                 continue
             bad = [k for k in c.checks if not k.passed]
-            worst = c.worst()
-            shown = worst or (bad[0] if bad else None)
+            shape = [k for k in bad if k.message.startswith("shape ")]  # before any error size
+            shown = next(iter(shape), None) or c.worst() or (bad[0] if bad else None)
             rows.append(
                 (
                     c.name,

@@ -173,23 +173,34 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 def _mutation(case: Case, candidate, seed: int) -> list[str]:
     """What the user's layer writes into: its input (unless asked to: inplace=True, whose
-    input is then a copy, as in the main run), or the upstream gradient."""
+    input is then a copy, as in the main run), or the upstream gradient; and whether a second
+    forward on the same input gives the same output (Dropout's is random on purpose)."""
     reference = _torch_layer(case, torch.float64, seed)
     twin = _user_layer(case, candidate, reference, torch.float64)
     gen = torch.Generator().manual_seed(seed)
     leaves = [i.leaf(gen, torch.float64) for i in case.inputs]
     before = [t.detach().clone() for t in leaves]
     inplace = bool(constructor_arguments(case.layer, case.args, case.kwargs).get("inplace"))
-    fed = [
-        i.feed(t) if inplace else i.view(t) if i.view else t for i, t in zip(case.inputs, leaves)
-    ]
-    out = twin(*fed)
-    out = out[0] if isinstance(out, tuple) else out
+
+    def forward() -> torch.Tensor:
+        fed = [
+            i.feed(t) if inplace else i.view(t) if i.view else t
+            for i, t in zip(case.inputs, leaves)
+        ]
+        out = twin(*fed)
+        return out[0] if isinstance(out, tuple) else out
+
+    out = forward()
     found = [
         f"forward modified input {k} in place"
         for k, (t, b) in enumerate(zip(leaves, before))
         if not _same(t.detach(), b)
     ]
+    if not found and case.layer != "Dropout" and not _same(forward().detach(), out.detach()):
+        found.append(
+            "forward gave another output for the same input on a second call: it draws "
+            "random numbers or keeps state between calls"
+        )
     if out.requires_grad and leaves[0].requires_grad:
         g = torch.randn(out.shape, generator=gen, dtype=out.dtype)
         g_before = g.clone()
