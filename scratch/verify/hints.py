@@ -276,7 +276,8 @@ def find_hints(results: list[CaseResult]) -> list[Hint]:
                 pairs += value_hints(what, pair, case)
         shape_error = case.context.get("shape_error")
         if shape_error:
-            pairs += _shape_hints(*shape_error, case.layer)
+            what, yours, theirs = shape_error
+            pairs += _shape_hints(what, yours, theirs, case.layer)
         for check, message in pairs + _summary(case):
             found.setdefault((check, message), []).append(case.name)
     failing = [set(r.features) for r in results if r.failed]
