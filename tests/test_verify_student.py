@@ -135,17 +135,26 @@ def test_the_textbook_relu_is_told_it_differs_only_at_nan():
     assert "only where the input is NaN or inf" in hint.message and "passes through" in hint.message
 
 
-class HalfPrecisionLinear:
+class NumpyLinear:
     def __init__(self, in_features, out_features, bias=True):
-        self.weight, self.bias = np.zeros((out_features, in_features)), np.zeros(out_features)
+        self.weight = np.zeros((out_features, in_features))
+        self.bias = np.zeros(out_features) if bias else None
 
     def forward(self, x):
         self.x = x
-        return (x @ self.weight.T + self.bias).astype(np.float32)
+        y = x @ self.weight.T
+        return y if self.bias is None else y + self.bias
 
     def backward(self, dy):
-        self.grad_weight, self.grad_bias = dy.T @ self.x, dy.sum(0)
+        rows = dy.reshape(-1, dy.shape[-1])
+        self.grad_weight = rows.T @ self.x.reshape(-1, self.x.shape[-1])
+        self.grad_bias = None if self.bias is None else rows.sum(0)
         return dy @ self.weight
+
+
+class HalfPrecisionLinear(NumpyLinear):
+    def forward(self, x):
+        return super().forward(x).astype(np.float32)
 
 
 def test_an_output_in_lower_precision_than_its_input_is_named():
@@ -221,7 +230,7 @@ def test_a_bug_in_the_constructor_is_an_error_a_missing_option_is_declined(tmp_p
     assert nobias and all(c.verdict == "error" for c in nobias)
     assert "your constructor raised TypeError" in nobias[0].reason and not report.passed
 
-    class NoBiasOption(HalfPrecisionLinear):
+    class NoBiasOption(NumpyLinear):
         def __init__(self, in_features, out_features):  # bias=False cannot be passed
             super().__init__(in_features, out_features)
 
@@ -269,10 +278,9 @@ def test_an_errors_reason_is_shown_whole(tmp_path, capsys):
 def test_lower_precision_is_named_in_float32_runs_too():
     """A float64 result for a float32 input is no error: it is rounded once, as torch would."""
 
-    class Wide(HalfPrecisionLinear):
+    class Wide(NumpyLinear):
         def forward(self, x):
-            self.x = x
-            return x.astype(np.float64) @ self.weight.T + self.bias
+            return super().forward(x.astype(np.float64))
 
     assert scratch.verify(Wide, "Linear(5, 3)").passed
 
@@ -320,3 +328,30 @@ class FlippedConv(torch.nn.Conv2d):
 
     def forward(self, x):
         return self._conv_forward(x, self.weight.flip(-1, -2), self.bias)
+
+
+def test_input_kinds_are_named_for_what_they_are():
+    """BatchNorm1d's (N, C) is batched, not unbatched; zero features are no empty batch; the
+    1/N hint reads N from the input the layer sees (a transposed non-contiguous view)."""
+    from scratch.verify.cases import CASES
+    from scratch.verify.configs import kinds_of
+
+    def kinds(name):
+        (case,) = [c for c in CASES if c.name == name]
+        gen = torch.Generator().manual_seed(0)
+        return kinds_of(case, [i.leaf(gen, torch.float64) for i in case.inputs])
+
+    assert kinds("batchnorm1d-batch1-eval") == ("batched", "batch1")
+    assert "zero-size" in kinds("linear-in-features-0") and "empty-batch" in kinds(
+        "linear-empty-batch"
+    )
+
+    class MeanBias(NumpyLinear):
+        def backward(self, dy):
+            grad_x = super().backward(dy)
+            self.grad_bias = self.grad_bias / dy.shape[0]
+            return grad_x
+
+    report = scratch.verify(MeanBias, "Linear", examples=0)
+    by_case = {c: h.message for h in report.hints if h.check == "factor" for c in h.cases}
+    assert "1/N (N=" in by_case["linear-wide-noncontiguous"]

@@ -23,6 +23,7 @@ KINDS = (
     "extra-leading-dims",
     "batch1",
     "empty-batch",
+    "zero-size",
     "noncontiguous",
     "index-targets",
     "probability-targets",
@@ -34,6 +35,7 @@ OPTIONAL_KINDS = (
     "unbatched",
     "extra-leading-dims",
     "empty-batch",
+    "zero-size",
     "noncontiguous",
     "probability-targets",
     "float32",
@@ -171,7 +173,7 @@ def kinds_of(case: Case, leaves: list[torch.Tensor]) -> tuple[str, ...]:
     spec = spec_of(case.layer)
     x = leaves[0]
     kinds = []
-    if spec.spatial:
+    if spec.spatial and not case.layer.startswith("BatchNorm"):  # BatchNorm has no unbatched
         kinds.append("unbatched" if x.ndim == spec.spatial + 1 else "batched")
     elif case.layer == "Linear" or (spec.loss and case.layer in ("CrossEntropyLoss", "NLLLoss")):
         kinds.append({1: "unbatched", 2: "batched"}.get(x.ndim, "extra-leading-dims"))
@@ -179,8 +181,8 @@ def kinds_of(case: Case, leaves: list[torch.Tensor]) -> tuple[str, ...]:
         kinds.append("batched")
     if "batched" in kinds and x.ndim and x.shape[0] == 1:
         kinds.append("batch1")
-    if x.numel() == 0:
-        kinds.append("empty-batch")
+    if x.numel() == 0:  # no elements: an empty batch, or zero features (an edge as unusual)
+        kinds.append("empty-batch" if "batched" in kinds and x.shape[0] == 0 else "zero-size")
     if any(i.view is not None for i in case.inputs):
         kinds.append("noncontiguous")
     if spec.loss and len(leaves) > 1 and case.layer == "CrossEntropyLoss":

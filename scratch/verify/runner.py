@@ -230,7 +230,8 @@ def check_case(
         kinds,
         sorted(features_of(case, leaves)),
     )
-    result.shapes = [tuple(t.shape) for t in leaves]
+    # as the layer sees them (a non-contiguous case's view may be transposed)
+    result.shapes = [tuple((i.view(t) if i.view else t).shape) for i, t in zip(case.inputs, leaves)]
     result.options = option_names(case)
     stage = "forward/backward"
     try:
