@@ -355,3 +355,10 @@ def test_input_kinds_are_named_for_what_they_are():
     report = scratch.verify(MeanBias, "Linear", examples=0)
     by_case = {c: h.message for h in report.hints if h.check == "factor" for c in h.cases}
     assert "1/N (N=" in by_case["linear-wide-noncontiguous"]
+
+
+def test_a_weight_kept_in_out_points_at_the_weight_layout_option(tmp_path, capsys):
+    in_out = linear(init="self.weight = self.weight.T.copy()")  # (in, out), as many courses
+    code, out, err = _cli(capsys, _layer_file(tmp_path, in_out), "--like", "Linear(5, 3)")
+    assert code == 2 and "shape (5, 3), torch's is (3, 5)" in err
+    assert "--weight-layout in-out" in err

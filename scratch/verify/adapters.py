@@ -172,7 +172,27 @@ class Adapted(torch.nn.Module):
             if kind in ("function", "pair") and ctor.get(option, value) != value:
                 raise Unsupported(f"{option}={ctor[option]!r}: a function takes no {option}")
         self.names = {name: self._user_name(name) for name in spec.params}
+        self._check_weight_layout(reference)
         self.call = self._call() if kind in ("layer", "pair") else None
+
+    def _check_weight_layout(self, reference) -> None:
+        """A weight kept as (in, out) or (kH, kW, in, out), where --weight-layout says torch's
+        (out, in, ...): an AdaptError naming the option, not an error in every case."""
+        name = self.names.get("weight")
+        if name is None or self.options.weight_layout != "torch":
+            return
+        theirs = tuple(reference.weight.shape)
+        mine = tuple(getattr(getattr(self.user, name, None), "shape", theirs))
+        layouts = {"in-out": theirs[::-1]} if len(theirs) == 2 else {}
+        if len(theirs) == 4:
+            layouts["hwio"] = (*theirs[2:], theirs[1], theirs[0])
+        for layout, shape in layouts.items():
+            if mine != theirs and mine == shape:
+                raise AdaptError(
+                    f"{type(self.user).__name__} keeps its weight {name} with shape {mine}, "
+                    f"torch's is {theirs} (out, in, ...): pass --weight-layout {layout} "
+                    f"(weight_layout={layout!r})"
+                )
 
     def _user_name(self, name: str) -> str | None:
         """Where the user's layer keeps torch's parameter `name` (None: a function)."""
