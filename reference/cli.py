@@ -7,6 +7,7 @@ by `scratch.verify` and the `reference` modules.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from reference import bench, check, verify_cmd
@@ -36,7 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     namespace = build_parser().parse_args(argv)
     command = namespace.command
-    return command.run(settings_from(command.settings, namespace))
+    try:
+        return command.run(settings_from(command.settings, namespace))
+    except BrokenPipeError:  # `scratch train | head`: the reader is gone; quiet, as Unix tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 141  # 128 + SIGPIPE
 
 
 if __name__ == "__main__":

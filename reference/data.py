@@ -75,24 +75,53 @@ def _where_files_go(name: str, root: Path) -> str:
     return f"{root / cls.__name__ / 'raw'}/ ({files}, uncompressed)"
 
 
+def _present(name: str, root: Path) -> bool:
+    """Whether the dataset's raw files are there (MNIST's four idx files; CIFAR's folder)."""
+    cls = TORCHVISION[name][0]
+    if name == "cifar10":
+        return (root / cls.base_folder).is_dir()
+    raw = root / cls.__name__ / "raw"
+    return all((raw / Path(f).stem).is_file() for f, _ in cls.resources)
+
+
 def _torchvision_raw(name: str, root: Path, download: bool, train: bool):
-    """torchvision's dataset object; a missing folder or a failed download is a DataError."""
+    """torchvision's dataset object; missing, unreadable (cut short, corrupt) or inconsistent
+    files and a failed download are a DataError saying what to do."""
     cls = TORCHVISION[name][0]
     try:
-        return cls(str(root), train=train, download=download)
-    except (RuntimeError, URLError, OSError) as e:  # MNIST: RuntimeError; CIFAR: bare URLError
-        what = "could not be downloaded" if download else "was not found"
-        hint = (
-            "check the network (or download elsewhere) and put"
-            if download
-            else ("rerun with --download on a machine with internet, or put")
-        )
+        raw = cls(str(root), train=train, download=download)
+    except (RuntimeError, URLError, OSError, AssertionError, ValueError, IndexError) as e:
+        # MNIST: RuntimeError (missing), AssertionError/RuntimeError (a bad header); CIFAR:
+        # RuntimeError (md5), a bare URLError (download)
         cause = " ".join(str(e).split())[:400]  # one line
+        if download:
+            what, hint = (
+                "could not be downloaded",
+                "check the network (or download elsewhere) and put",
+            )
+        elif _present(name, root):
+            what = "is there but could not be read (a file cut short or corrupt?)"
+            hint = "remove it and rerun with --download, or put intact copies of"
+        else:
+            what, hint = "was not found", "rerun with --download on a machine with internet, or put"
         raise DataError(
             f"dataset {name!r} {what} in {root} ({type(e).__name__}: {cause}). "
             f"To fix: {hint} the files at {_where_files_go(name, root)}, or use --data-dir DIR "
             "to point at them."
         ) from e
+    targets = torch.as_tensor(raw.targets)
+    if (
+        len(raw.data) != len(targets)
+        or len(targets) == 0
+        or not (0 <= int(targets.min()) and int(targets.max()) < len(raw.classes))
+    ):
+        split = "train" if train else "test"
+        raise DataError(
+            f"dataset {name!r} in {root}: its {split} files do not match ({len(raw.data)} images, "
+            f"{len(targets)} labels, labels in 0..{len(raw.classes) - 1} expected): corrupt "
+            f"files? Put intact copies at {_where_files_go(name, root)}."
+        )
+    return raw
 
 
 def _as_images(data, name: str) -> torch.Tensor:

@@ -136,8 +136,9 @@ def print_summary(result: RunResult) -> None:
     print(f"run folder: {result.out} (report.md, curves.png, confusion.png, checkpoint.pt)")
 
 
-def guarded(name: str, work: Callable[[], int]) -> int:
-    """Run `work`; bad settings or missing data -> message and exit 2, divergence -> exit 1."""
+def guarded(name: str, work: Callable[[], int], folder: str | None = None) -> int:
+    """Run `work`; bad settings or missing data -> message and exit 2, divergence -> exit 1,
+    Ctrl-C -> where the run stands (`folder`: how to continue it) and exit 130."""
     try:
         return work()
     except (ValueError, DataError, FileNotFoundError) as e:
@@ -146,14 +147,57 @@ def guarded(name: str, work: Callable[[], int]) -> int:
     except Diverged as e:
         print(f"scratch {name}: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        where = f": continue with `scratch train --resume {folder}`" if folder else ""
+        print(
+            f"\nscratch {name}: interrupted; the last finished epoch is saved{where}",
+            file=sys.stderr,
+        )
+        return 130
+
+
+# what --resume may be given beside the run's saved settings: none of them changes the result
+RESUMABLE = {"epochs", "data_dir", "download", "quiet", "threads", "resume", "train_fraction"}
+
+
+def _check_resume(a: TrainArgs) -> None:
+    """--resume continues with the run's saved settings: another given one is an error."""
+    given = [
+        name
+        for name in (f.name for f in dataclasses.fields(TrainSettings))
+        if name not in RESUMABLE
+        and hasattr(a, name)
+        and getattr(a, name) != getattr(DEFAULTS, name)
+    ]
+    if Path(a.out) != Path(a.resume) and a.out != TrainArgs.out:
+        given.append("out")
+    if len(a.train_fraction) > 1:
+        given.append("train_fraction")
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ValueError(
+            f"--resume {a.resume} continues the run with its saved settings (and in its own "
+            f"folder): drop {flags} (only --epochs, --data-dir, --download, --threads, --quiet "
+            "go with it)"
+        )
 
 
 def _run(a: TrainArgs) -> int:
+    if a.threads < 0:
+        raise ValueError(f"--threads must be >= 0 (0: torch's own choice), got {a.threads}")
+    if not a.out:
+        raise ValueError("--out must name a folder")
     if a.threads:
         torch.set_num_threads(a.threads)
     log = (lambda line: None) if a.quiet else print
     if a.resume:
-        print_summary(resume(a.resume, a.epochs, log=log, progress=not a.quiet))
+        _check_resume(a)
+        where = {
+            k: getattr(a, k)
+            for k in ("data_dir", "download")
+            if getattr(a, k) != getattr(DEFAULTS, k)
+        }
+        print_summary(resume(a.resume, a.epochs, log=log, progress=not a.quiet, **where))
         return 0
     if len(a.train_fraction) > 1:
         from reference.train.experiments import fraction_experiment
@@ -166,7 +210,9 @@ def _run(a: TrainArgs) -> int:
 
 
 def run(a: TrainArgs) -> int:
-    return guarded("train", lambda: _run(a))
+    return guarded(
+        "train", lambda: _run(a), a.resume or (a.out if len(a.train_fraction) == 1 else None)
+    )
 
 
 COMMAND = Command(

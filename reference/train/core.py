@@ -144,7 +144,8 @@ def train(
     from reference.train.report import write_report  # the plots import matplotlib: lazily
 
     check_settings(s)
-    out, data = Path(out), load_data(s)
+    out = runfolder.prepare(Path(out), fresh=checkpoint is None)
+    data = load_data(s)
     stacks, config = build_stacks(s, data), run_config(s, data)
     start, history = _restore(stacks, checkpoint) if checkpoint else (0, [])
     runfolder.write_json(out / runfolder.CONFIG, config)
@@ -176,9 +177,16 @@ def resume(
 ) -> RunResult:
     """Continue the run in `out` from its checkpoint (to `epochs` in all, if given).
 
-    `changes` may only touch what does not change the result (`progress`).
+    `changes` may only touch what does not change the result (`progress`, where the data
+    lives: `data_dir`, `download`).
     """
     checkpoint = runfolder.load_checkpoint(Path(out) / runfolder.CHECKPOINT)
+    done = checkpoint["epoch"]
+    if epochs is not None and epochs < done:
+        raise ValueError(
+            f"--epochs {epochs}: the run in {out} has finished {done} epochs; give --epochs "
+            f"{done} or more (or leave it out) to continue it"
+        )
     s = TrainSettings.from_json(checkpoint["config"])
     s = dataclasses.replace(s, **({} if epochs is None else {"epochs": epochs}), **changes)
     return train(s, out, checkpoint=checkpoint, log=log)

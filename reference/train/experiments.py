@@ -6,13 +6,15 @@ import csv
 import dataclasses
 import io
 import itertools
+import math
 from collections.abc import Callable
 from pathlib import Path
 
 from reference.train import runfolder
 from reference.train.core import train
 from reference.train.report import save
-from reference.train.settings import TrainSettings
+from reference.train.settings import TrainSettings, check_settings
+from reference.train.stacks import Diverged
 
 Log = Callable[[str], None]
 GRID_KEYS = {"lr": float, "momentum": float, "weight_decay": float, "l2": float,
@@ -81,7 +83,11 @@ def parse_grid(specs) -> list[tuple[str, list]]:
             raise ValueError(
                 f"--grid expects NAME=V1,V2,... with NAME in {tuple(GRID_KEYS)}, got {spec!r}"
             )
-        grid.append((key, [GRID_KEYS[key](v) for v in values.split(",")]))
+        try:
+            grid.append((key, [GRID_KEYS[key](v) for v in values.split(",")]))
+        except ValueError:
+            kind = "a number" if GRID_KEYS[key] is float else "an integer"
+            raise ValueError(f"--grid {spec!r}: every value of {key} must be {kind}") from None
     if len(grid) != 2 or grid[0][0] == grid[1][0]:
         raise ValueError(f"--grid needs two different hyperparameters, got {list(specs)}")
     return grid
@@ -90,14 +96,26 @@ def parse_grid(specs) -> list[tuple[str, list]]:
 def sweep(s: TrainSettings, grid, out: Path, log: Log = print) -> dict:
     """Each cell a run (validation accuracy); the best cell retrained and scored on the test set."""
     (a, a_values), (b, b_values) = grid
+    cells = [
+        check_settings(dataclasses.replace(s, **{a: va, b: vb}, eval_set="val"))
+        for va, vb in itertools.product(a_values, b_values)
+    ]  # every cell's settings checked before any trains
     rows = []
-    for va, vb in itertools.product(a_values, b_values):
+    for cell in cells:
+        va, vb = getattr(cell, a), getattr(cell, b)
         log(f"--- {a}={va} {b}={vb}")
-        cell = dataclasses.replace(s, **{a: va, b: vb}, eval_set="val")
-        result = train(cell, out / "cells" / f"{a}={va},{b}={vb}", pictures=False)
+        try:
+            result = train(cell, out / "cells" / f"{a}={va},{b}={vb}", pictures=False)
+        except Diverged as e:  # a cell that diverges is a result of the sweep, not its end
+            log(f"--- {a}={va} {b}={vb} diverged: {e}")
+            rows.append({a: va, b: vb, "val_acc": math.nan, "val_loss": math.nan})
+            continue
         final = next(iter(result.final.values()))
         rows.append({a: va, b: vb, "val_acc": final["accuracy"], "val_loss": final["loss"]})
-    best = max(range(len(rows)), key=lambda i: rows[i]["val_acc"])
+    finite = [i for i, row in enumerate(rows) if not math.isnan(row["val_acc"])]
+    if not finite:
+        raise Diverged(f"every cell of the sweep over {a} and {b} diverged: try smaller lr values")
+    best = max(finite, key=lambda i: rows[i]["val_acc"])
     chosen = dataclasses.replace(s, **{a: rows[best][a], b: rows[best][b]}, eval_set="test")
     log(f"--- best {a}={rows[best][a]} {b}={rows[best][b]}: retrained, scored on the test set")
     test = train(dataclasses.replace(chosen, only=None), out / "best")
@@ -108,6 +126,8 @@ def sweep(s: TrainSettings, grid, out: Path, log: Log = print) -> dict:
     )
     text += f"\nBest {a}={rows[best][a]}, {b}={rows[best][b]}; retrained (best/), test accuracy: "
     text += ", ".join(f"{stack} {acc:.4f}" for stack, acc in tested.items()) + "\n"
+    if len(finite) < len(rows):
+        text += "\nnan: the cell diverged (its loss became NaN or infinite).\n"
     runfolder.write_text(out / "sweep.md", text)
     save(_sweep_figure(rows, a, a_values, b, b_values, best), out / "sweep.png")
     return {"rows": rows, "best": rows[best], "test_accuracy": tested, "markdown": text}

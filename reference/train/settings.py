@@ -75,7 +75,11 @@ def check_settings(s: TrainSettings) -> TrainSettings:
     for option, value in (("--weight-decay", s.weight_decay), ("--l2", s.l2)):
         if not value >= 0:
             raise ValueError(f"{option} must be >= 0, got {value}")
-    for option, value in (("--epochs", s.epochs), ("--batch-size", s.batch_size)):
+    for option, value in (
+        ("--epochs", s.epochs),
+        ("--batch-size", s.batch_size),
+        ("--hidden", s.hidden),
+    ):
         if value < 1:
             raise ValueError(f"{option} must be >= 1, got {value}")
     check_fraction("--train-fraction", s.train_fraction)
