@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -18,7 +19,7 @@ import torch
 
 from reference.commands import Command
 from reference.probe import load, plots, probes
-from reference.probe.layers import canonical_names, display_name
+from reference.probe.layers import canonical_names, display_name, resolve
 from reference.probe.optimize import DREAM_PRESETS, MAXIMIZE_PRESETS, dream, maximize, preset
 
 ACTIONS = ("predict", "filters", "maps", "maximize", "dream")
@@ -72,13 +73,44 @@ def _settings_file(out: Path, probe: str, name: str, settings) -> tuple[str, str
     return f"{probe}-settings.json", f"the {probe} settings (preset {name!r} with the options)"
 
 
+def check_numbers(s: ProbeSettings, loaded: load.Loaded) -> None:
+    """The numeric options against the model, before any work: a ValueError naming each."""
+    classes = len(loaded.class_names)
+    if s.action == "predict" and not 1 <= s.top <= classes:
+        raise ValueError(f"--top {s.top}: between 1 and the model's {classes} classes")
+    if s.top < 0:
+        raise ValueError(f"--top {s.top}: the most active maps shown, >= 0 (0: all)")
+    if s.steps is not None and s.steps < 1:
+        raise ValueError(f"--steps {s.steps}: at least 1")
+    if s.size is not None:
+        if s.model not in load.VGG and s.size != loaded.crop:
+            raise ValueError(f"--size {s.size}: {s.model} takes {loaded.crop}-pixel inputs only")
+        if s.size < 32:  # VGG's five 2x2 max-pools
+            raise ValueError(f"--size {s.size}: VGG's five max-pools need at least 32 pixels")
+
+
+def _fixed_size(s: ProbeSettings, model, layers, changes_size: bool) -> None:
+    """A layer after the flatten of a model without adaptive pooling sees only its own input
+    size: the rescaling presets would feed it another (a shape error deep in the model)."""
+    if s.model in load.VGG or not changes_size:
+        return
+    modules = dict(model.named_modules())
+    for layer in layers:
+        if isinstance(modules[resolve(model, layer)], torch.nn.Linear):
+            raise ValueError(
+                f"--layer {layer} follows {s.model}'s flatten, so the image must keep its size: "
+                "--preset plain (no rescaling, no octaves)"
+            )
+
+
 def _predict(s, loaded, model, images, x, out: Path) -> list[tuple[str, str]]:
     rows = probes.predict(model, x, loaded.class_names, s.top)
     files, report = [], {}
+    say = (lambda *a: print(*a, file=sys.stderr)) if s.json else print  # stdout: the JSON only
     for (name, _), img, top in zip(images, load.to_pixels(x, loaded), rows):
-        print(f"\n{name}:")
+        say(f"\n{name}:")
         for r in top:
-            print(f"  {r['rank']}. {r['name']:<30} {r['probability']:.4f}")
+            say(f"  {r['rank']}. {r['name']:<30} {r['probability']:.4f}")
         report[name] = top
         title = f"{name}: {top[0]['name']} ({top[0]['probability']:.2f}) [{loaded.weights[:60]}]"
         files.append(
@@ -100,7 +132,7 @@ def _filters(s, loaded, model, images, x, out):
     for layer in s.layer or (default_layer(model, "filters"),):
         data = probes.filters(model, layer, s.channel, s.in_channel)
         o, i = data["weight"].shape[:2]
-        if i != 3 and (o > 8 and s.channel is None or i > 8 and s.in_channel is None):
+        if not data["rgb"] and (o > 8 and s.channel is None or i > 8 and s.in_channel is None):
             print(f"{data['layer']}: showing out/in channels 0-7 (--channel, --in-channel)")
             outs, ins = s.channel or range(min(8, o)), s.in_channel or range(min(8, i))
             data = probes.filters(model, layer, outs, ins)
@@ -123,9 +155,17 @@ def _maps(s, loaded, model, images, x, out):
 def _maximize(s, loaded, model, images, x, out):
     settings = preset(MAXIMIZE_PRESETS, s.preset or "jitter", steps=s.steps, seed=s.seed,
                       size=s.size or loaded.crop, progress=not s.quiet)  # fmt: skip
-    channels = s.channel or (0, 1, 2, 3)
+    channels = tuple(dict.fromkeys(s.channel or (0, 1, 2, 3)))  # each once: one image each
+    layers = s.layer or (default_layer(model, "maximize"),)
+    _fixed_size(s, model, layers, settings.octaves > 1 or set(settings.scales) != {1.0})
+    modules = dict(model.named_modules())
+    for layer in layers:
+        width = _channels_of(modules[resolve(model, layer)])
+        bad = [c for c in channels if width is not None and not 0 <= c < width]
+        if bad:
+            raise ValueError(f"--channel {bad} out of range: {layer} has {width} channels")
     files = [_settings_file(out, "maximize", s.preset or "jitter", settings)]
-    for layer in s.layer or (default_layer(model, "maximize"),):
+    for layer in layers:
         start = time.perf_counter()
         r = maximize(model, layer, channels, settings, mean=loaded.mean, std=loaded.std)
         per_step = (time.perf_counter() - start) / len(r.trace)
@@ -144,6 +184,7 @@ def _dream(s, loaded, model, images, x, out):
     settings = preset(DREAM_PRESETS, s.preset or "classic", steps=s.steps, seed=s.seed,
                       progress=not s.quiet)  # fmt: skip
     layers = s.layer or (default_layer(model, "dream"),)
+    _fixed_size(s, model, layers, settings.octaves > 1)
     tag = "+".join(display_name(model, layer) for layer in layers)
     files = [_settings_file(out, "dream", s.preset or "classic", settings)]
     for (name, _), xi in zip(images, x):
@@ -155,6 +196,14 @@ def _dream(s, loaded, model, images, x, out):
     return files
 
 
+def _channels_of(module: torch.nn.Module) -> int | None:
+    """How many channels (or units) a layer gives out, where it says (conv, linear, BN)."""
+    for attr in ("out_channels", "out_features", "num_features"):
+        if hasattr(module, attr):
+            return getattr(module, attr)
+    return None
+
+
 RUNS = {"predict": _predict, "filters": _filters, "maps": _maps, "maximize": _maximize,
         "dream": _dream}  # fmt: skip
 
@@ -162,16 +211,21 @@ RUNS = {"predict": _predict, "filters": _filters, "maps": _maps, "maximize": _ma
 def run(s: ProbeSettings) -> int:
     try:
         loaded = load.load_model(s.model, s.weights)
+        check_numbers(s, loaded)
         device = load.device_of(s.device)
         model = load.with_backend(loaded, s.backend).to(device)
         images = load.load_images(s.image, loaded.in_channels)
         x = load.image_batch(loaded, images, s.size).to(device)
         loud = "WARNING: " if loaded.random else ""
-        print(f"{loud}{s.model}: {loaded.weights}; backend {s.backend}, device {device}")
+        say = (lambda text: print(text, file=sys.stderr)) if s.json else print  # --json: stdout
+        say(f"{loud}{s.model}: {loaded.weights}; backend {s.backend}, device {device}")
         if s.backend == "numpy" and device.type == "cuda":
-            print("note: the numpy backend round-trips every layer through the CPU")
+            say("note: the numpy backend round-trips every layer through the CPU")
         out = Path(s.out or f"out/probe/{s.model}-{s.action}-{time.strftime('%Y%m%d-%H%M%S')}")
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise ValueError(f"--out {out}: it, or a folder above it, is a file") from None
         files = RUNS[s.action](s, loaded, model, images, x, out)
     except (load.WeightsError, ValueError, IndexError, FileNotFoundError) as e:
         raise SystemExit(f"scratch probe {s.action}: {e}") from None
@@ -180,7 +234,7 @@ def run(s: ProbeSettings) -> int:
     lines += [f"| [{f}]({f}) | {what} |" for f, what in files]
     lines += ["", "Settings:", "", "```json", json.dumps(asdict(s), indent=1), "```", ""]
     write_text(out / "index.md", "\n".join(lines))
-    print(f"wrote {len(files)} files and index.md to {out}")
+    say(f"wrote {len(files)} files and index.md to {out}")
     return 0
 
 

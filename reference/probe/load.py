@@ -20,6 +20,7 @@ from torchvision.transforms._presets import ImageClassification
 
 import scratch
 from reference import models
+from reference.train.runfolder import read_torch_file
 
 VGG = ("vgg16", "vgg16_bn")
 REFERENCE = "torch.nn"  # the stock model; the other backends are scratch's
@@ -82,7 +83,15 @@ def imagenet_state_dict(name: str) -> dict:
                 f"(torch.hub.get_dir()/checkpoints/, under TORCH_HOME), or pass --weights PATH "
                 "to a saved state_dict, or --weights random"
             ) from None
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return _read(path, "cached ImageNet weights file (delete it to download it again)")
+
+
+def _read(path: Path, what: str):
+    """The file's contents (weights_only); one that cannot be read is a WeightsError."""
+    try:
+        return read_torch_file(path, what)
+    except ValueError as e:
+        raise WeightsError(str(e)) from None
 
 
 def load_state_dict(model: torch.nn.Module, state: dict, source: str, assign: bool = False) -> None:
@@ -103,6 +112,8 @@ def load_state_dict(model: torch.nn.Module, state: dict, source: str, assign: bo
             f"{source} is not a {type(model).__name__} state_dict: missing keys {missing[:6]}, "
             f"unexpected keys {unexpected[:6]}, mismatched shapes (file vs model) {shapes[:6]}"
         )
+    # a half- or double-precision file: the model computes in its own (float32) dtype
+    state = {k: v.to(expected[k].dtype) if v.is_floating_point() else v for k, v in state.items()}
     model.load_state_dict(state, assign=assign)
     if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
         raise WeightsError(f"{source} leaves some of {type(model).__name__}'s tensors unset")
@@ -142,8 +153,18 @@ def _state(name: str, weights: str) -> tuple[dict | None, str, Path | None]:
         return state, f"ImageNet weights {name.upper()}_Weights.IMAGENET1K_V1", cached_path(name)
     path = Path(weights)
     if not path.is_file():
-        raise WeightsError(f"--weights {weights!r}: expected IMAGENET1K_V1, random or a file")
-    return torch.load(path, map_location="cpu", weights_only=True), f"state_dict {path}", path
+        raise WeightsError(
+            f"--weights {weights!r}: no such file (expected IMAGENET1K_V1, random or a file)"
+        )
+    state = _read(path, "state_dict")
+    if not isinstance(state, dict) or not all(
+        isinstance(v, torch.Tensor) for v in state.get("model", state).values()
+    ):
+        raise WeightsError(
+            f"--weights {path}: holds a {type(state).__name__}, not a state_dict (a dict of "
+            "tensors) or a `scratch train` checkpoint"
+        )
+    return state, f"state_dict {path}", path
 
 
 def load_model(name: str, weights: str = "IMAGENET1K_V1") -> Loaded:
@@ -182,10 +203,18 @@ def with_backend(loaded: Loaded, backend: str) -> torch.nn.Module:
 
 
 def device_of(name: str) -> torch.device:
-    """`torch.device(name)`, or a clear error when that device is not available here."""
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine (use cpu)")
+    """`torch.device(name)`, or a clear error when that device is not one to draw with here."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r}: not a device (cpu, cuda, cuda:1, mps)") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available()}
+    available["mps"] = torch.backends.mps.is_available()
+    if device.type == "meta":
+        raise ValueError(f"--device {name}: meta tensors have no values to draw (use cpu)")
+    if not available.get(device.type, False):
+        label = {"cuda": "CUDA", "mps": "MPS"}.get(device.type, device.type)
+        raise ValueError(f"--device {name}: {label} is not available on this machine (use cpu)")
     return device
 
 
@@ -233,7 +262,18 @@ def load_images(
     if not paths:
         raise FileNotFoundError(f"--image {list(specs)}: no images found")
     mode = "L" if channels == 1 else "RGB"
-    return [(p.stem, Image.open(p).convert(mode)) for p in paths]
+    images, names = [], set()
+    for p in paths:
+        try:
+            image = Image.open(p).convert(mode)
+        except (OSError, ValueError) as e:  # PIL's UnidentifiedImageError is an OSError
+            raise ValueError(f"--image {p}: not an image PIL can read ({e})") from None
+        name, k = p.stem, 2
+        while name in names:  # two files of one stem (a/x.jpg, b/x.png): both pictures kept
+            name, k = f"{p.stem}-{k}", k + 1
+        names.add(name)
+        images.append((name, image))
+    return images
 
 
 def image_batch(loaded: Loaded, images: list[tuple[str, Image.Image]], size=None) -> torch.Tensor:

@@ -61,7 +61,7 @@ def plot_filters(data: dict, title: str = "") -> Figure:
     """
     w = data["weight"]
     rule = "each filter min-max scaled to [0, 1] on its own"
-    if w.shape[1] == 3:
+    if data.get("rgb", w.shape[1] == 3):  # a first layer's (R, G, B) filters, in colour
         fig, ax = plt.subplots(figsize=(6, 6 * math.ceil(w.shape[0] / 8) / 8 + 0.8))
         ax.imshow(filter_mosaic(w), interpolation="nearest")
         ax.axis("off")

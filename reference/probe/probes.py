@@ -52,7 +52,8 @@ def filters(
     out_channels: Sequence[int] | None = None,
     in_channels: Sequence[int] | None = None,
 ) -> dict:
-    """The weights of a conv layer: {layer, weight (O', I', kH, kW), out_channels, in_channels}."""
+    """The weights of a conv layer: {layer, weight (O', I', kH, kW), out_channels, in_channels,
+    rgb: whether they are a first layer's R, G, B filters, drawn in colour}."""
     name = resolve(model, layer)
     module = dict(model.named_modules())[name]
     if not isinstance(module, torch.nn.Conv2d):
@@ -62,7 +63,7 @@ def filters(
     ins = _pick(w.shape[1], in_channels, "in channels")
     weight = w[outs][:, ins]
     return {"layer": display_name(model, layer), "weight": weight, "out_channels": outs,
-            "in_channels": ins}  # fmt: skip
+            "in_channels": ins, "rgb": w.shape[1] == 3 and ins == [0, 1, 2]}  # fmt: skip
 
 
 def normalize_filter(w: torch.Tensor) -> torch.Tensor:

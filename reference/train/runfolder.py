@@ -79,27 +79,33 @@ def save_checkpoint(path: Path, checkpoint: dict) -> Path:
     return atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
+def read_torch_file(path: Path, what: str = "checkpoint"):
+    """`torch.load(path, weights_only=True)` on the CPU; a file that cannot be read (cut short,
+    another kind of file, pickled objects) is a ValueError saying so in one line."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "allowlist" not in str(e):  # not pickled objects (a class torch would allowlist)
+            raise ValueError(f"{path} is not a readable {what}: another kind of file") from None
+        raise ValueError(  # torch's own message advises weights_only=False: never here
+            f"{path} holds more than tensors and plain values (a pickled model?), which "
+            "loading with weights_only=True refuses: save the model's state_dict() instead"
+        ) from None
+    except (OSError, RuntimeError, EOFError) as e:
+        cause = str(e).split(". ")[0][:120]
+        raise ValueError(
+            f"{path} is not a readable {what} ({type(e).__name__}: {cause}): cut short, "
+            "or another kind of file"
+        ) from None
+
+
 def load_checkpoint(path: Path) -> dict:
     """A checkpoint written by `scratch train`, loaded with weights_only=True; one that cannot
     be read (cut short, another kind of file) is a ValueError saying so."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: is it a `scratch train` run folder?")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "allowlist" not in str(e):  # not pickled objects (a class torch would allowlist)
-            raise ValueError(f"{path} is not a readable checkpoint: another kind of file") from None
-        raise ValueError(  # torch's own message advises weights_only=False: never here
-            f"{path} holds more than tensors and plain values (a pickled model?), which "
-            "loading with weights_only=True refuses: not a `scratch train` checkpoint"
-        ) from None
-    except (OSError, RuntimeError, EOFError) as e:
-        cause = str(e).split(". ")[0][:120]
-        raise ValueError(
-            f"{path} is not a readable checkpoint ({type(e).__name__}: {cause}): cut short, "
-            "or another kind of file"
-        ) from None
+    checkpoint = read_torch_file(path)
     if not isinstance(checkpoint, dict) or not {"config", "epoch", "stacks"} <= set(checkpoint):
         raise ValueError(f"{path} is not a `scratch train` checkpoint (no config, epoch, stacks)")
     return checkpoint
