@@ -88,7 +88,7 @@ def test_silent_wrapper_restores_error_state(monkeypatch, public):
             raise ValueError("kernel failed")
         return y
 
-    silent = backend._silent(kernel)
+    silent = backend.silent(kernel)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         assert silent(False)[0] == INF

@@ -36,7 +36,7 @@ except ImportError:  # a NumPy without these internals: the public (slower) cont
     _extobj_contextvar = None
 
 
-def _silent(kernel):
+def silent(kernel):
     """`kernel` under `np.errstate(all="ignore")`: NaN and inf are values here, as in torch,
     which never warns about them; NumPy's RuntimeWarnings would be errors under `-W error`.
 
@@ -65,7 +65,7 @@ def _silent(kernel):
 
 
 for _name in [n for n in dir() if n.endswith(("_forward", "_forward_", "_backward"))]:
-    globals()[_name] = _silent(globals()[_name])
+    globals()[_name] = silent(globals()[_name])
 
 
 def from_tensor(t: torch.Tensor) -> np.ndarray:
