@@ -360,3 +360,13 @@ def test_a_weight_kept_in_out_points_at_the_weight_layout_option(tmp_path, capsy
     code, out, err = _cli(capsys, _layer_file(tmp_path, in_out), "--like", "Linear(5, 3)")
     assert code == 2 and "shape (5, 3), torch's is (3, 5)" in err
     assert "--weight-layout in-out" in err
+
+
+def test_a_lone_train_method_is_not_taken_for_torchs_train_mode():
+    """A layer's train(X, y) (a training loop) is not called; torch's pair is train and eval."""
+
+    class TrainsItself(NumpyLinear):
+        def train(self, *args):
+            raise AssertionError("the harness called the layer's training loop")
+
+    assert scratch.verify(TrainsItself, "Linear(5, 3)").passed

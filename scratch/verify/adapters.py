@@ -251,13 +251,18 @@ class Adapted(torch.nn.Module):
 
     def train(self, mode: bool = True) -> Adapted:
         """torch's train/eval, passed on to the user's layer: an nn.Module's own `train(mode)`;
-        a layer object's `train(mode)` where it has one, else its `training` attribute."""
+        a layer object's `training` attribute, or else its `train(mode)` where it has `eval`
+        beside it (torch's pair: a lone `train` may be a training loop)."""
         super().train(mode)
         user = self.__dict__.get("user")
-        if self.kind == "module" or callable(getattr(user, "train", None)):
+        if self.kind == "module":
             user.train(mode)
-        elif hasattr(user, "training"):
+        elif self.kind == "layer" and hasattr(user, "training"):
             user.training = mode
+        elif self.kind == "layer" and all(
+            callable(getattr(user, m, None)) for m in ("train", "eval")
+        ):
+            user.train(mode)
         return self
 
     def kept_buffers(self) -> list[str]:
