@@ -124,3 +124,10 @@ def test_three_input_channels_of_a_deep_layer_are_no_colour_filters(digits_check
     model = load.load_model("lenet", str(digits_checkpoint)).model
     deep = probes.filters(model, "conv2_1", [0, 1], [0, 1, 2])
     assert deep["weight"].shape[1] == 3 and not deep["rgb"]
+
+
+def test_size_rules_are_the_models(tmp_path, digits_checkpoint):  # noqa: F811
+    """VGG takes any side from 32 (its five max-pools); a fixed-size model only its own."""
+    said = _refused("predict", "--weights", "random", "--size", "16", "--out", tmp_path)
+    assert "--size 16: VGG's five max-pools need at least 32 pixels" in said
+    assert probe("predict", *_lenet(digits_checkpoint), "--size", "32", "--out", tmp_path) == 0

@@ -82,11 +82,12 @@ def check_numbers(s: ProbeSettings, loaded: load.Loaded) -> None:
         raise ValueError(f"--top {s.top}: the most active maps shown, >= 0 (0: all)")
     if s.steps is not None and s.steps < 1:
         raise ValueError(f"--steps {s.steps}: at least 1")
-    if s.size is not None:
-        if s.model not in load.VGG and s.size != loaded.crop:
-            raise ValueError(f"--size {s.size}: {s.model} takes {loaded.crop}-pixel inputs only")
-        if s.size < 32:  # VGG's five 2x2 max-pools
-            raise ValueError(f"--size {s.size}: VGG's five max-pools need at least 32 pixels")
+    if s.size is None:
+        return
+    if s.model not in load.VGG and s.size != loaded.crop:
+        raise ValueError(f"--size {s.size}: {s.model} takes {loaded.crop}-pixel inputs only")
+    if s.model in load.VGG and s.size < 32:  # its five 2x2 max-pools
+        raise ValueError(f"--size {s.size}: VGG's five max-pools need at least 32 pixels")
 
 
 def _fixed_size(s: ProbeSettings, model, layers, changes_size: bool) -> None:
